@@ -1,0 +1,147 @@
+"""The orchestrator's error tree.
+
+Nothing here knows about HTTP: ``orchestrator.app`` maps these errors to status codes in one place.
+"""
+
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Base class of every error the orchestrator raises on purpose."""
+
+
+# --- configuration -------------------------------------------------------------------------------------------------
+
+
+class ConfigurationError(OrchestratorError):
+    """Settings or a servers file are invalid; ``problems`` holds one message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+# --- conversations -------------------------------------------------------------------------------------------------
+
+
+class NotFound(OrchestratorError):
+    """A resource does not exist or is not visible to the caller."""
+
+    kind: str = "resource"
+
+    def __init__(self, resource_id: str) -> None:
+        self.resource_id = resource_id
+        super().__init__(f"{self.kind} {resource_id!r} not found")
+
+
+class ConversationNotFound(NotFound):
+    kind = "conversation"
+
+
+class ServerNotFound(NotFound):
+    kind = "MCP server"
+
+
+class Conflict(OrchestratorError):
+    """The request conflicts with the current state (for example a duplicate id)."""
+
+
+class TurnInProgress(Conflict):
+    """A conversation already has a turn running; one turn at a time per conversation."""
+
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        super().__init__(f"conversation {conversation_id!r} already has a reply in progress")
+
+
+class PermissionDenied(OrchestratorError):
+    """The caller is authenticated but may not do this."""
+
+
+class AuthenticationFailed(OrchestratorError):
+    """No valid credentials were presented."""
+
+
+# --- model ---------------------------------------------------------------------------------------------------------
+
+
+class ModelError(OrchestratorError):
+    """The language model could not produce a reply."""
+
+
+class ModelNotConfigured(ModelError):
+    def __init__(self) -> None:
+        super().__init__(
+            "no model configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible endpoint "
+            "other than api.openai.com), then restart the service"
+        )
+
+
+class ModelUnavailable(ModelError):
+    """The model endpoint kept failing (rate limits, 5xx, timeouts) after bounded retries."""
+
+    def __init__(self, reason: str, *, status_code: int | None = None, attempts: int = 1) -> None:
+        self.reason = reason
+        self.status_code = status_code
+        self.attempts = attempts
+        super().__init__(f"the model is unavailable after {attempts} attempt(s): {reason}")
+
+
+class ModelRequestRejected(ModelError):
+    """The model endpoint refused the request itself (4xx other than 429): retrying will not help."""
+
+    def __init__(self, reason: str, *, status_code: int | None = None) -> None:
+        self.reason = reason
+        self.status_code = status_code
+        super().__init__(f"the model rejected the request: {reason}")
+
+
+class ModelStreamInterrupted(ModelError):
+    """The model's stream ended before the reply was complete."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the model's reply was cut off: {reason}")
+
+
+# --- tools ---------------------------------------------------------------------------------------------------------
+
+
+class ToolError(OrchestratorError):
+    """A tool call failed. The loop turns these into tool results the model can read."""
+
+
+class ToolNotFound(ToolError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"unknown tool {name!r}")
+
+
+class ToolArgumentsInvalid(ToolError):
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"invalid arguments for tool {name!r}: {reason}")
+
+
+class ServerUnavailable(ToolError):
+    def __init__(self, server_id: str, reason: str) -> None:
+        self.server_id = server_id
+        self.reason = reason
+        super().__init__(f"MCP server {server_id!r} is unavailable: {reason}")
+
+
+class ToolTimeout(ToolError):
+    def __init__(self, server_id: str, tool: str, seconds: float) -> None:
+        self.server_id = server_id
+        self.tool = tool
+        self.seconds = seconds
+        super().__init__(f"tool {tool!r} on server {server_id!r} did not answer within {seconds:g}s")
+
+
+class ToolCallFailed(ToolError):
+    def __init__(self, server_id: str, tool: str, reason: str) -> None:
+        self.server_id = server_id
+        self.tool = tool
+        self.reason = reason
+        super().__init__(f"tool {tool!r} on server {server_id!r} failed: {reason}")

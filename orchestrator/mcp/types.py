@@ -1,0 +1,120 @@
+"""Value types shared by the MCP layer and its users (the loop, the API)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Transport = Literal["stdio", "streamable-http", "sse"]
+ServerStatus = Literal["connecting", "healthy", "unhealthy", "stopped"]
+ServerSource = Literal["config", "discovery", "runtime"]
+
+SERVER_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,47}$"
+
+
+class ServerConfig(BaseModel):
+    """One MCP server, as written in an ``mcpServers`` entry or registered at run time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=SERVER_ID_PATTERN)
+    transport: Transport
+    # stdio
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    # HTTP (streamable-http or legacy sse)
+    url: str | None = None
+    headers: Mapping[str, str] = Field(default_factory=dict)
+    # behaviour
+    tool_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    connect_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    enabled: bool = True
+    source: ServerSource = "config"
+
+    @model_validator(mode="after")
+    def _check_transport_fields(self) -> ServerConfig:
+        if self.transport == "stdio":
+            if not self.command:
+                raise ValueError("a stdio server needs a 'command'")
+            if self.url:
+                raise ValueError("a stdio server takes 'command', not 'url'")
+        else:
+            if not self.url:
+                raise ValueError(f"a {self.transport} server needs a 'url'")
+            if not self.url.startswith(("http://", "https://")):
+                raise ValueError("'url' must start with http:// or https://")
+            if self.command:
+                raise ValueError(f"a {self.transport} server takes 'url', not 'command'")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as offered to the model.
+
+    ``name`` is the exposed, OpenAI-legal ``<server_id>__<tool>`` name; ``tool`` is the server's own tool name.
+    """
+
+    name: str
+    server_id: str
+    tool: str
+    description: str
+    input_schema: Mapping[str, Any]
+    annotations: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    id: str
+    transport: Transport
+    source: ServerSource
+    status: ServerStatus
+    tool_count: int
+    last_error: str | None
+    connected_at: datetime | None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutput:
+    """What a finished tool call gave back, already rendered as text for the model."""
+
+    text: str
+    is_error: bool
+    truncated: bool = False
+    structured: Mapping[str, Any] | None = field(default=None)
+
+
+ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+"""``(progress, total, message)``: called for each progress notification of a running tool call."""
+
+
+class ToolSource(Protocol):
+    """Where the loop finds tools and runs them (the MCP registry is the real one)."""
+
+    def tools(self) -> list[ToolSpec]: ...
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> ToolOutput:
+        """Run the tool exposed as ``name``.
+
+        A tool that runs and reports an error returns ``ToolOutput(is_error=True)``.
+
+        Raises:
+            ToolNotFound: no tool is exposed under ``name``.
+            ServerUnavailable: the tool's server is not connected.
+            ToolTimeout: the call did not finish within the server's tool timeout (it was cancelled on the server).
+            ToolCallFailed: the connection failed during the call (for example the server process died).
+        """
+        ...
