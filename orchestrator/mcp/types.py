@@ -13,6 +13,9 @@ Transport = Literal["stdio", "streamable-http", "sse"]
 ServerStatus = Literal["connecting", "healthy", "unhealthy", "stopped"]
 ServerSource = Literal["config", "discovery", "runtime"]
 
+USER_META_KEY = "mcp-assistant/user-id"
+"""The ``_meta`` key that carries the calling user's id on every tool call."""
+
 SERVER_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,47}$"
 
 
@@ -105,9 +108,13 @@ class ToolSource(Protocol):
         name: str,
         arguments: Mapping[str, Any],
         *,
+        user_id: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> ToolOutput:
         """Run the tool exposed as ``name``.
+
+        ``user_id`` travels to the server in the request's ``_meta`` under ``USER_META_KEY`` so first-party
+        servers can keep per-user data; it is an id, never a credential.
 
         A tool that runs and reports an error returns ``ToolOutput(is_error=True)``.
 
