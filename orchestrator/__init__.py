@@ -1,0 +1,3 @@
+"""MCP Assistant orchestrator."""
+
+__version__ = "0.1.0"

@@ -54,6 +54,10 @@ class TurnInProgress(Conflict):
         super().__init__(f"conversation {conversation_id!r} already has a reply in progress")
 
 
+class InvalidInput(OrchestratorError):
+    """The request is well-formed but its content is not acceptable (for example a message that is too long)."""
+
+
 class PermissionDenied(OrchestratorError):
     """The caller is authenticated but may not do this."""
 

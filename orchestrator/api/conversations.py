@@ -1,0 +1,208 @@
+"""Conversations and their messages; posting a message runs a turn, streamed or as one JSON reply."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any
+
+from anyio.streams.memory import MemoryObjectSendStream
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+
+from orchestrator.api.schemas import (
+    ConversationCreate,
+    ConversationDetail,
+    ConversationOut,
+    ConversationRename,
+    ErrorOut,
+    MessageCreate,
+    MessageOut,
+    ReplyOut,
+    ToolCallOut,
+    ToolCallResultOut,
+)
+from orchestrator.api.streaming import EventStreamResponse
+from orchestrator.deps import CurrentCaller, State
+from orchestrator.errors import (
+    ConversationNotFound,
+    InvalidInput,
+    ModelNotConfigured,
+    OrchestratorError,
+    TurnInProgress,
+)
+from orchestrator.loop.events import MessageEnd, ToolCallFinished, ToolCallStarted, TurnError, TurnEvent
+from orchestrator.memory.types import ConversationRecord, MessageRecord
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+logger = logging.getLogger(__name__)
+
+_errors: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    409: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+    503: {"model": ErrorOut},
+}
+
+
+def conversation_id(conversation_id: str) -> str:
+    """Any id that is not one of ours is simply not found (never a database error)."""
+    try:
+        return str(uuid.UUID(conversation_id))
+    except ValueError:
+        raise ConversationNotFound(conversation_id[:100]) from None
+
+
+ConversationId = Annotated[str, Depends(conversation_id)]
+
+
+def _conversation_out(record: ConversationRecord) -> ConversationOut:
+    return ConversationOut(id=record.id, title=record.title, created_at=record.created_at, updated_at=record.updated_at)
+
+
+def _message_out(record: MessageRecord) -> MessageOut:
+    return MessageOut(
+        id=record.id,
+        seq=record.seq,
+        role=record.role,
+        content=record.content,
+        status=record.status,
+        created_at=record.created_at,
+        tool_calls=[ToolCallOut(id=call.id, name=call.name, arguments=call.arguments) for call in record.tool_calls],
+        tool_call_id=record.tool_call_id,
+        tool_name=record.tool_name,
+        is_error=record.is_error,
+        model=record.model,
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        duration_ms=record.duration_ms,
+        error=record.error,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=_errors)
+async def create_conversation(state: State, caller: CurrentCaller, body: ConversationCreate | None = None) -> ConversationOut:
+    record = await state.store.create_conversation(caller.user.id, body.title if body else None)
+    return _conversation_out(record)
+
+
+@router.get("", responses=_errors)
+async def list_conversations(
+    state: State,
+    caller: CurrentCaller,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[ConversationOut]:
+    records = await state.store.list_conversations(caller.user.id, limit=limit, offset=offset)
+    return [_conversation_out(record) for record in records]
+
+
+@router.get("/{conversation_id}", responses=_errors)
+async def get_conversation(state: State, caller: CurrentCaller, conversation_id: ConversationId) -> ConversationDetail:
+    record = await state.store.get_conversation(caller.user.id, conversation_id)
+    messages = await state.store.list_messages(caller.user.id, conversation_id)
+    return ConversationDetail(
+        **_conversation_out(record).model_dump(), messages=[_message_out(message) for message in messages]
+    )
+
+
+@router.patch("/{conversation_id}", responses=_errors)
+async def rename_conversation(
+    state: State, caller: CurrentCaller, conversation_id: ConversationId, body: ConversationRename
+) -> ConversationOut:
+    return _conversation_out(await state.store.rename_conversation(caller.user.id, conversation_id, body.title))
+
+
+@router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors)
+async def delete_conversation(state: State, caller: CurrentCaller, conversation_id: ConversationId) -> None:
+    await state.store.get_conversation(caller.user.id, conversation_id)
+    if state.turns.running(conversation_id):
+        raise TurnInProgress(conversation_id)
+    await state.store.delete_conversation(caller.user.id, conversation_id)
+
+
+@router.post("/{conversation_id}/stop", status_code=status.HTTP_202_ACCEPTED, responses=_errors)
+async def stop_turn(state: State, caller: CurrentCaller, conversation_id: ConversationId) -> dict[str, bool]:
+    """Stop the running reply: the model stream and in-flight tool calls are cancelled."""
+    await state.store.get_conversation(caller.user.id, conversation_id)
+    return {"stopped": state.turns.stop(caller.user.id, conversation_id)}
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    responses={
+        **_errors,
+        200: {
+            "description": "The finished reply (Accept: application/json), or a stream of server-sent events "
+            "(Accept: text/event-stream): message_start, token, tool_call_started, tool_call_progress, "
+            "tool_call_finished, message_end, error.",
+            "content": {"text/event-stream": {}},
+        },
+    },
+)
+async def post_message(
+    state: State,
+    caller: CurrentCaller,
+    conversation_id: ConversationId,
+    body: MessageCreate,
+    accept: Annotated[str, Header()] = "application/json",
+) -> Response:
+    """Add the user's message and run the assistant's reply."""
+    if len(body.content) > state.settings.max_message_chars:
+        raise InvalidInput(f"the message is longer than {state.settings.max_message_chars} characters")
+    if not state.model.configured:
+        raise ModelNotConfigured()
+    await state.store.get_conversation(caller.user.id, conversation_id)
+    if state.turns.running(conversation_id):
+        raise TurnInProgress(conversation_id)
+
+    async def run_turn(emit_to: MemoryObjectSendStream[TurnEvent]) -> None:
+        try:
+            with state.turns.claim(caller.user.id, conversation_id) as scope, scope:
+                await state.runner.run(caller.user, conversation_id, body.content, emit_to.send)
+            if scope.cancelled_caught:
+                await emit_to.send(_stopped())
+        except OrchestratorError as exc:
+            await emit_to.send(TurnError(type(exc).__name__, str(exc)))
+        except Exception:  # the stream's top level: report and log, never a silent broken stream
+            logger.exception("turn failed", extra={"conversation_id": conversation_id})
+            await emit_to.send(TurnError("internal_error", "the reply failed because of an internal error"))
+
+    if "text/event-stream" in accept:
+        return EventStreamResponse(run_turn)
+    return await _json_reply(state, caller, conversation_id, body.content)
+
+
+def _stopped() -> MessageEnd:
+    return MessageEnd(None, "incomplete", "", 0, 0, 0, reason="stopped before the reply finished")
+
+
+async def _json_reply(state: State, caller: CurrentCaller, conversation_id: str, content: str) -> Response:
+    calls: dict[str, ToolCallResultOut] = {}
+    errors: list[TurnError] = []
+
+    async def collect(event: TurnEvent) -> None:
+        if isinstance(event, ToolCallStarted):
+            calls[event.id] = ToolCallResultOut(id=event.id, name=event.name, arguments=event.arguments)
+        elif isinstance(event, ToolCallFinished) and event.id in calls:
+            calls[event.id] = calls[event.id].model_copy(
+                update={"is_error": event.is_error, "result": event.result, "duration_ms": event.duration_ms}
+            )
+        elif isinstance(event, TurnError):
+            errors.append(event)
+
+    end = _stopped()
+    with state.turns.claim(caller.user.id, conversation_id) as scope, scope:
+        end = await state.runner.run(caller.user, conversation_id, content, collect)
+    reply = ReplyOut(
+        conversation_id=conversation_id,
+        message_id=end.message_id,
+        status=end.status,
+        content=end.content,
+        reason=end.reason,
+        tool_calls=list(calls.values()),
+        prompt_tokens=end.prompt_tokens,
+        completion_tokens=end.completion_tokens,
+        tool_iterations=end.tool_iterations,
+    )
+    return Response(reply.model_dump_json(), media_type="application/json")

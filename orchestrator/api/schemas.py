@@ -1,0 +1,127 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from orchestrator.mcp.types import SERVER_ID_PATTERN
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+CleanText = Annotated[str, AfterValidator(_no_nul)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConversationCreate(Strict):
+    title: Annotated[CleanText, Field(min_length=1, max_length=200)] | None = None
+
+
+class ConversationRename(Strict):
+    title: Annotated[CleanText, Field(min_length=1, max_length=200)]
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    name: str
+    arguments: str
+
+
+class MessageOut(BaseModel):
+    id: str
+    seq: int
+    role: Literal["user", "assistant", "tool"]
+    content: str
+    status: Literal["complete", "incomplete", "error"]
+    created_at: datetime
+    tool_calls: list[ToolCallOut] = []
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    is_error: bool = False
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    duration_ms: int | None = None
+    error: str | None = None
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut]
+
+
+class MessageCreate(Strict):
+    # The length limit is checked against settings in the route, so it follows MAX_MESSAGE_CHARS.
+    content: Annotated[CleanText, Field(min_length=1)]
+
+
+class ToolCallResultOut(BaseModel):
+    id: str
+    name: str
+    arguments: str
+    is_error: bool | None = None
+    result: str | None = None
+    duration_ms: int | None = None
+
+
+class ReplyOut(BaseModel):
+    """The finished reply, for clients that ask for JSON instead of a stream."""
+
+    conversation_id: str
+    message_id: str | None
+    status: Literal["complete", "incomplete", "error"]
+    content: str
+    reason: str | None
+    tool_calls: list[ToolCallResultOut]
+    prompt_tokens: int
+    completion_tokens: int
+    tool_iterations: int
+
+
+class ServerCreate(Strict):
+    id: Annotated[str, Field(pattern=SERVER_ID_PATTERN)]
+    url: Annotated[CleanText, Field(max_length=2048, pattern=r"^https?://")]
+    transport: Literal["streamable-http", "sse"] = "streamable-http"
+    headers: dict[Annotated[str, Field(max_length=256)], Annotated[CleanText, Field(max_length=4096)]] = {}
+    tool_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] | None = None
+
+
+class ServerOut(BaseModel):
+    id: str
+    transport: str
+    source: str
+    status: str
+    tool_count: int
+    last_error: str | None
+    connected_at: datetime | None
+    url: str | None
+
+
+class ToolOut(BaseModel):
+    name: str
+    server_id: str
+    tool: str
+    description: str
+    input_schema: dict[str, Any]
+    annotations: dict[str, Any] | None
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    code: str

@@ -1,0 +1,104 @@
+"""MCP servers and their tools; admins add and remove HTTP servers at run time."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, status
+
+from orchestrator.api.schemas import ErrorOut, ServerCreate, ServerOut, ToolOut
+from orchestrator.deps import Admin, CurrentCaller, State
+from orchestrator.errors import Conflict, ServerNotFound
+from orchestrator.mcp.sources import from_registration, with_service_token
+from orchestrator.mcp.types import SERVER_ID_PATTERN, ServerInfo
+from orchestrator.memory.types import ServerRegistration
+
+router = APIRouter(prefix="/api", tags=["servers"])
+logger = logging.getLogger(__name__)
+
+_errors: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    409: {"model": ErrorOut},
+}
+
+
+def _server_out(info: ServerInfo) -> ServerOut:
+    return ServerOut(
+        id=info.id,
+        transport=info.transport,
+        source=info.source,
+        status=info.status,
+        tool_count=info.tool_count,
+        last_error=info.last_error,
+        connected_at=info.connected_at,
+        url=info.url,
+    )
+
+
+@router.get("/servers", responses=_errors)
+async def list_servers(state: State, _caller: CurrentCaller) -> list[ServerOut]:
+    return [_server_out(info) for info in state.registry.servers()]
+
+
+@router.get("/tools", responses=_errors)
+async def list_tools(state: State, _caller: CurrentCaller) -> list[ToolOut]:
+    return [
+        ToolOut(
+            name=spec.name,
+            server_id=spec.server_id,
+            tool=spec.tool,
+            description=spec.description,
+            input_schema=dict(spec.input_schema),
+            annotations=dict(spec.annotations) if spec.annotations is not None else None,
+        )
+        for spec in state.registry.tools()
+    ]
+
+
+@router.post("/servers", status_code=status.HTTP_201_CREATED, responses=_errors)
+async def add_server(body: ServerCreate, state: State, admin: Admin) -> ServerOut:
+    """Register an HTTP MCP server; it is kept in the database and connected in the background."""
+    if state.registry.server(body.id) is not None:
+        raise Conflict(f"a server with id {body.id!r} already exists")
+    registration = await state.store.add_registration(
+        ServerRegistration(
+            id=body.id,
+            transport=body.transport,
+            url=body.url,
+            headers=body.headers,
+            tool_timeout_seconds=body.tool_timeout_seconds,
+            created_by=admin.user.id,
+        )
+    )
+    token = state.settings.mcp_service_token
+    config = with_service_token(
+        from_registration(registration, state.settings), token.get_secret_value() if token else None
+    )
+    try:
+        await state.registry.add(config)
+    except Conflict:
+        await state.store.remove_registration(body.id)
+        raise
+    logger.info("server %s added by %s", body.id, admin.user.id)
+    info = state.registry.server(body.id)
+    if info is None:  # removed concurrently
+        raise ServerNotFound(body.id)
+    return _server_out(info)
+
+
+@router.delete("/servers/{server_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors)
+async def remove_server(
+    state: State, admin: Admin, server_id: Annotated[str, Path(pattern=SERVER_ID_PATTERN)]
+) -> None:
+    """Remove a server registered at run time (servers from MCP_CONFIG are changed in that file)."""
+    info = state.registry.server(server_id)
+    if info is None:
+        raise ServerNotFound(server_id)
+    if info.source != "runtime":
+        raise Conflict(f"server {server_id!r} comes from the {info.source} settings; change it there")
+    await state.registry.remove(server_id)
+    await state.store.remove_registration(server_id)
+    logger.info("server %s removed by %s", server_id, admin.user.id)

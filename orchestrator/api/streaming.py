@@ -1,0 +1,75 @@
+"""A server-sent-event response whose producer lives exactly as long as the client is listening."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from orchestrator.loop.events import TurnEvent, event_payload
+
+Producer = Callable[[MemoryObjectSendStream[TurnEvent]], Awaitable[None]]
+
+KEEPALIVE_SECONDS = 15.0
+
+
+def encode_event(event_id: int, event: TurnEvent) -> bytes:
+    data = json.dumps(event_payload(event), ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event_id}\nevent: {event.event}\ndata: {data}\n\n".encode()
+
+
+class EventStreamResponse(Response):
+    """Runs ``producer`` and streams what it sends; a client that goes away cancels the producer.
+
+    The producer and the writer share one task group, so nothing outlives the request, and a keep-alive comment
+    goes out whenever nothing else has for ``KEEPALIVE_SECONDS`` (long tool calls behind proxies).
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, producer: Producer, headers: dict[str, str] | None = None) -> None:
+        super().__init__(
+            content=None,
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
+        )
+        self._producer = producer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        sender, events = anyio.create_memory_object_stream[TurnEvent](math.inf)
+        async with anyio.create_task_group() as group:
+
+            async def produce() -> None:
+                async with sender:
+                    await self._producer(sender)
+
+            async def watch_disconnect() -> None:
+                while True:
+                    message: dict[str, Any] = dict(await receive())
+                    if message["type"] == "http.disconnect":
+                        group.cancel_scope.cancel()
+                        return
+
+            group.start_soon(produce)
+            group.start_soon(watch_disconnect)
+            event_id = 0
+            async with events:
+                while True:
+                    with anyio.move_on_after(KEEPALIVE_SECONDS) as keepalive:
+                        try:
+                            event = await events.receive()
+                        except anyio.EndOfStream:
+                            break
+                    if keepalive.cancelled_caught:
+                        await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
+                        continue
+                    event_id += 1
+                    await send({"type": "http.response.body", "body": encode_event(event_id, event), "more_body": True})
+            group.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,0 +1,89 @@
+"""The FastAPI application factory: routers, middleware, and the one place errors become HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+
+from orchestrator import __version__
+from orchestrator.api import conversations, health, servers
+from orchestrator.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    Conflict,
+    InvalidInput,
+    ModelError,
+    ModelNotConfigured,
+    NotFound,
+    OrchestratorError,
+    PermissionDenied,
+)
+from orchestrator.lifespan import lifespan
+from orchestrator.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[OrchestratorError], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (AuthenticationFailed, 401, "unauthenticated"),
+    (PermissionDenied, 403, "forbidden"),
+    (InvalidInput, 422, "invalid_input"),
+    (ConfigurationError, 422, "invalid_configuration"),
+    (ModelNotConfigured, 503, "model_not_configured"),
+    (ModelError, 502, "model_error"),
+]
+
+
+def _error(status_code: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
+    return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status_code, headers=headers)
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    for error_type, status_code, code in _STATUS:
+        if isinstance(exc, error_type):
+            return _error(status_code, code, str(exc))
+    logger.error("unmapped domain error: %r", exc)
+    return _error(500, "internal_error", "internal error")
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems: list[str] = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        if error.get("type") == "json_invalid":
+            problems.append("the request body is not valid JSON")
+        else:
+            problems.append(f"{location}: {error.get('msg', 'invalid value')}")
+    return _error(422, "invalid_request", "; ".join(problems), errors=problems)
+
+
+async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return _error(500, "internal_error", "internal error")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the orchestrator's ASGI app from ``settings`` (read from the environment when not given)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="MCP Assistant orchestrator",
+        version=__version__,
+        summary="Runs OpenAI tool-calling conversations against tools from MCP servers.",
+        lifespan=lifespan(settings),
+    )
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_bytes)
+    app.add_exception_handler(OrchestratorError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(health.router)
+    app.include_router(servers.router)
+    app.include_router(conversations.router)
+    return app

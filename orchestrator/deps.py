@@ -1,0 +1,37 @@
+"""Typed request dependencies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from orchestrator.auth import Caller
+from orchestrator.errors import PermissionDenied
+from orchestrator.lifespan import AppState
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.assistant
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+async def get_caller(state: State, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    caller = state.auth.authenticate(authorization)
+    await state.store.ensure_user(caller.user)
+    return caller
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+def get_admin(caller: CurrentCaller) -> Caller:
+    if not caller.is_admin:
+        raise PermissionDenied("only admins (ADMIN_USERS) may change the MCP servers")
+    return caller
+
+
+Admin = Annotated[Caller, Depends(get_admin)]

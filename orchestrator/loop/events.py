@@ -1,0 +1,79 @@
+"""Events a running turn emits; the API sends them as server-sent events."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal
+
+TurnStatus = Literal["complete", "incomplete", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStart:
+    event: ClassVar[str] = "message_start"
+    conversation_id: str
+    user_message_id: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    event: ClassVar[str] = "token"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    event: ClassVar[str] = "tool_call_started"
+    id: str
+    name: str
+    server_id: str | None
+    tool: str | None
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallProgress:
+    event: ClassVar[str] = "tool_call_progress"
+    id: str
+    progress: float
+    total: float | None
+    message: str | None
+    elapsed_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    event: ClassVar[str] = "tool_call_finished"
+    id: str
+    name: str
+    is_error: bool
+    result: str
+    truncated: bool
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEnd:
+    event: ClassVar[str] = "message_end"
+    message_id: str | None
+    status: TurnStatus
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    tool_iterations: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnError:
+    event: ClassVar[str] = "error"
+    code: str
+    message: str
+
+
+TurnEvent = MessageStart | Token | ToolCallStarted | ToolCallProgress | ToolCallFinished | MessageEnd | TurnError
+
+
+def event_payload(event: TurnEvent) -> dict[str, Any]:
+    return asdict(event)

@@ -1,0 +1,328 @@
+"""The tool-calling loop: one user message in, one finished (or clearly unfinished) reply out.
+
+Every step is stored as it happens, so a crash, a Stop or a failing model never loses the user's message or leaves
+a conversation the model cannot continue (see ``orchestrator.loop.history``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from orchestrator.errors import (
+    ModelError,
+    ModelNotConfigured,
+    ModelStreamInterrupted,
+    ToolArgumentsInvalid,
+    ToolError,
+)
+from orchestrator.llm.tools import tool_definitions
+from orchestrator.llm.types import ChatModel, ModelToolCall, StepCompleted, TextDelta, Usage
+from orchestrator.loop.events import (
+    MessageEnd,
+    MessageStart,
+    Token,
+    ToolCallFinished,
+    ToolCallProgress,
+    ToolCallStarted,
+    TurnError,
+    TurnEvent,
+    TurnStatus,
+)
+from orchestrator.loop.history import build_history
+from orchestrator.mcp.types import ToolOutput, ToolSource, ToolSpec
+from orchestrator.memory.types import ConversationStore, MessageRecord, NewMessage, ToolCallRecord, UserIdentity
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[TurnEvent], Awaitable[None]]
+
+DEFAULT_TITLE = "New conversation"
+TITLE_MAX_CHARS = 80
+# Writes during a Stop run shielded from cancellation, but never wait on a stuck database for longer than this.
+PERSIST_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoopLimits:
+    max_tool_iterations: int = 10
+    turn_token_budget: int = 200_000
+    history_max_chars: int = 200_000
+    max_tokens: int | None = None
+    system_prompt: str | None = None
+
+
+class TurnRunner:
+    """Runs turns of a conversation against a model and a source of tools."""
+
+    def __init__(self, model: ChatModel, tools: ToolSource, store: ConversationStore, limits: LoopLimits) -> None:
+        self._model = model
+        self._tools = tools
+        self._store = store
+        self._limits = limits
+
+    async def run(self, user: UserIdentity, conversation_id: str, content: str, emit: Emit) -> MessageEnd:
+        """Store ``content`` as the user's message, run the loop to a reply, and return how it ended.
+
+        Raises:
+            ModelNotConfigured: before anything is stored, when there is no model to talk to.
+            ConversationNotFound: the conversation does not exist or belongs to another user.
+        """
+        if not self._model.configured:
+            raise ModelNotConfigured()
+        history = await self._store.list_messages(user.id, conversation_id)
+        [user_message] = await _persist(
+            self._store, user.id, conversation_id, [NewMessage(role="user", content=content)]
+        )
+        if not history:
+            await self._name_conversation(user.id, conversation_id, content)
+        turn = _Turn(self, user, conversation_id, emit)
+        return await turn.run(history, user_message)
+
+    async def _name_conversation(self, user_id: str, conversation_id: str, content: str) -> None:
+        conversation = await self._store.get_conversation(user_id, conversation_id)
+        if conversation.title == DEFAULT_TITLE:
+            title = " ".join(content.split())[:TITLE_MAX_CHARS] or DEFAULT_TITLE
+            await self._store.rename_conversation(user_id, conversation_id, title)
+
+
+class _Turn:
+    """The state of one running turn."""
+
+    def __init__(self, runner: TurnRunner, user: UserIdentity, conversation_id: str, emit: Emit) -> None:
+        self.model = runner._model  # pyright: ignore[reportPrivateUsage]
+        self.tools = runner._tools  # pyright: ignore[reportPrivateUsage]
+        self.store = runner._store  # pyright: ignore[reportPrivateUsage]
+        self.limits = runner._limits  # pyright: ignore[reportPrivateUsage]
+        self.user = user
+        self.conversation_id = conversation_id
+        self.emit = emit
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.iterations = 0
+        self.step_text: list[str] = []
+
+    async def run(self, history: Sequence[MessageRecord], user_message: MessageRecord) -> MessageEnd:
+        messages: list[dict[str, Any]] = []
+        if self.limits.system_prompt:
+            messages.append({"role": "system", "content": self.limits.system_prompt})
+        messages.extend(build_history([*history, user_message], max_chars=self.limits.history_max_chars))
+        await self.emit(MessageStart(self.conversation_id, user_message.id, self.model.model_name))
+        try:
+            return await self._loop(messages)
+        except ModelStreamInterrupted as exc:
+            return await self._finish("".join(self.step_text), "incomplete", reason=exc.reason, code="stream_cut")
+        except ModelError as exc:
+            logger.warning("turn failed: %s", exc, extra={"conversation_id": self.conversation_id})
+            return await self._finish("".join(self.step_text), "error", reason=str(exc), code="model_error")
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._store_reply("".join(self.step_text), "incomplete", "stopped before the reply finished")
+            raise
+
+    async def _loop(self, messages: list[dict[str, Any]]) -> MessageEnd:
+        while True:
+            specs = self.tools.tools()
+            by_name = {spec.name: spec for spec in specs}
+            step = await self._model_step(messages, tool_definitions(specs))
+            if not step.tool_calls:
+                status: TurnStatus = "incomplete" if step.finish_reason == "length" else "complete"
+                reason = "the reply reached the maximum length" if status == "incomplete" else None
+                return await self._finish(step.content, status, reason=reason)
+            if self.iterations >= self.limits.max_tool_iterations:
+                return await self._finish(
+                    step.content,
+                    "incomplete",
+                    reason=f"stopped after {self.iterations} tool steps (the limit for one reply); ask to continue",
+                    code="max_tool_iterations",
+                )
+            if self.prompt_tokens + self.completion_tokens >= self.limits.turn_token_budget:
+                return await self._finish(
+                    step.content,
+                    "incomplete",
+                    reason=f"stopped after using {self.prompt_tokens + self.completion_tokens} tokens "
+                    f"(the budget for one reply is {self.limits.turn_token_budget}); ask to continue",
+                    code="token_budget",
+                )
+            self.iterations += 1
+            await self._run_tool_step(messages, step, by_name)
+
+    async def _model_step(self, messages: list[dict[str, Any]], tools: Sequence[Mapping[str, Any]]) -> StepCompleted:
+        self.step_text = []
+        completed: StepCompleted | None = None
+        async for event in self.model.stream(messages, tools, max_tokens=self.limits.max_tokens):
+            if isinstance(event, TextDelta):
+                self.step_text.append(event.text)
+                await self.emit(Token(event.text))
+            else:
+                completed = event
+        if completed is None:
+            raise ModelStreamInterrupted("the model ended its reply without finishing it")
+        self._count(completed.usage)
+        return completed
+
+    def _count(self, usage: Usage) -> None:
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+
+    async def _run_tool_step(
+        self, messages: list[dict[str, Any]], step: StepCompleted, by_name: Mapping[str, ToolSpec]
+    ) -> None:
+        calls = [ToolCallRecord(call.id, call.name, call.arguments) for call in step.tool_calls]
+        await _persist(
+            self.store,
+            self.user.id,
+            self.conversation_id,
+            [
+                NewMessage(
+                    role="assistant",
+                    content=step.content,
+                    tool_calls=calls,
+                    model=self.model.model_name,
+                    prompt_tokens=step.usage.prompt_tokens,
+                    completion_tokens=step.usage.completion_tokens,
+                )
+            ],
+        )
+        self.step_text = []
+        messages.append(
+            {
+                "role": "assistant",
+                "content": step.content or None,
+                "tool_calls": [
+                    {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+                    for call in step.tool_calls
+                ],
+            }
+        )
+        for call in step.tool_calls:
+            spec = by_name.get(call.name)
+            await self.emit(
+                ToolCallStarted(
+                    call.id,
+                    call.name,
+                    spec.server_id if spec else None,
+                    spec.tool if spec else None,
+                    call.arguments,
+                )
+            )
+        results: dict[str, ToolOutput] = {}
+        if len(step.tool_calls) == 1:
+            await self._run_tool_call(step.tool_calls[0], results)
+        else:
+            async with anyio.create_task_group() as group:
+                for call in step.tool_calls:
+                    group.start_soon(self._run_tool_call, call, results)
+        # Results go back in the order the model asked for them; each id exactly once.
+        messages.extend(
+            {"role": "tool", "tool_call_id": call.id, "content": results[call.id].text} for call in step.tool_calls
+        )
+
+    async def _run_tool_call(self, call: ModelToolCall, results: dict[str, ToolOutput]) -> None:
+        started = time.monotonic()
+        started_at = datetime.now(UTC)
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            elapsed = int((time.monotonic() - started) * 1000)
+            await self.emit(ToolCallProgress(call.id, progress, total, message, elapsed))
+
+        try:
+            output = await self.tools.call_tool(
+                call.name, _parse_arguments(call), user_id=self.user.id, on_progress=on_progress
+            )
+        except ToolError as exc:
+            output = ToolOutput(text=f"Error: {exc}", is_error=True)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._store_tool_result(
+                    call, ToolOutput(text="The tool call was cancelled.", is_error=True), started_at, started
+                )
+            raise
+        results[call.id] = output
+        duration_ms = await self._store_tool_result(call, output, started_at, started)
+        await self.emit(ToolCallFinished(call.id, call.name, output.is_error, output.text, output.truncated, duration_ms))
+
+    async def _store_tool_result(
+        self, call: ModelToolCall, output: ToolOutput, started_at: datetime, started: float
+    ) -> int:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        await _persist(
+            self.store,
+            self.user.id,
+            self.conversation_id,
+            [
+                NewMessage(
+                    role="tool",
+                    content=output.text,
+                    tool_call_id=call.id,
+                    tool_name=call.name,
+                    is_error=output.is_error,
+                    started_at=started_at,
+                    duration_ms=duration_ms,
+                )
+            ],
+        )
+        return duration_ms
+
+    async def _store_reply(self, content: str, status: TurnStatus, error: str | None) -> MessageRecord | None:
+        if status != "complete" and not content and error is None:
+            return None
+        [record] = await _persist(
+            self.store,
+            self.user.id,
+            self.conversation_id,
+            [
+                NewMessage(
+                    role="assistant",
+                    content=content,
+                    status=status,
+                    model=self.model.model_name,
+                    prompt_tokens=self.prompt_tokens,
+                    completion_tokens=self.completion_tokens,
+                    error=error,
+                )
+            ],
+        )
+        return record
+
+    async def _finish(self, content: str, status: TurnStatus, *, reason: str | None, code: str | None = None) -> MessageEnd:
+        record = await self._store_reply(content, status, reason)
+        if code is not None and reason is not None:
+            await self.emit(TurnError(code, reason))
+        end = MessageEnd(
+            message_id=record.id if record else None,
+            status=status,
+            content=content,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            tool_iterations=self.iterations,
+            reason=reason,
+        )
+        await self.emit(end)
+        return end
+
+
+def _parse_arguments(call: ModelToolCall) -> dict[str, Any]:
+    text = call.arguments.strip() or "{}"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ToolArgumentsInvalid(call.name, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise ToolArgumentsInvalid(call.name, "arguments must be a JSON object")
+    return value  # pyright: ignore[reportUnknownVariableType]
+
+
+async def _persist(
+    store: ConversationStore, user_id: str, conversation_id: str, messages: Sequence[NewMessage]
+) -> list[MessageRecord]:
+    """Store messages; shielded so that a Stop arriving mid-write never leaves half a step behind."""
+    with anyio.CancelScope(shield=True), anyio.fail_after(PERSIST_TIMEOUT_SECONDS):
+        return await store.append_messages(user_id, conversation_id, messages)
