@@ -62,7 +62,7 @@ def current_user_id(ctx: Context) -> str:
     return value
 
 
-def annotations(*, read_only: bool, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
+def tool_annotations(*, read_only: bool, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
     """Hints a model and a client read to decide how careful to be; our servers only touch their own data."""
     return ToolAnnotations(
         read_only_hint=read_only,
@@ -72,7 +72,7 @@ def annotations(*, read_only: bool, destructive: bool = False, idempotent: bool 
     )
 
 
-READ_ONLY = annotations(read_only=True)
+READ_ONLY = tool_annotations(read_only=True)
 
 
 class ServiceTokenMiddleware:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,8 +99,8 @@ def normalise_tags(tags: Sequence[str]) -> list[str]:
     return list(seen)
 
 
-def _fold(value: object) -> object:
-    return value.casefold() if isinstance(value, str) else value
+def _fold(value: str | None) -> str | None:
+    return value.casefold() if value is not None else None
 
 
 def _now() -> str:
@@ -235,7 +235,7 @@ class NoteStore:
         return _note(row)
 
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self) -> Generator[sqlite3.Connection]:
         """One transaction on a fresh connection: committed on success, rolled back on any error."""
         self._ensure_schema()
         db = sqlite3.connect(self._path, timeout=10)

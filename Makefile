@@ -1,0 +1,58 @@
+# MCP Assistant: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed-run: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[orchestrator,mcp-servers]'
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run ## Install the assistant (orchestrator and first-party MCP servers) into .venv
+
+install-dev: $(VENV)/.installed-dev ## Install everything needed to develop and test
+
+run: install ## Run the whole assistant on embedded defaults (SQLite, local MCP servers) at http://127.0.0.1:8000
+	$(PY) -m orchestrator
+
+test: install-dev ## Run the test suite (needs PostgreSQL at 127.0.0.1:5432, see README)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev ## Check formatting and lint with ruff
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: install-dev ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install-dev ## Type-check with pyright (strict)
+	$(BIN)/pyright
+
+bench: install-dev ## Run the benchmarks and print their figures
+	$(PY) bench/turns.py
+
+migrate: install ## Apply database migrations to DATABASE_URL
+	$(PY) scripts/migrate.py upgrade
+
+check: lint typecheck test ## Everything CI runs
+
+clean: ## Remove the virtualenv and caches (keeps ./data)
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: help install install-dev run test lint format typecheck bench migrate check clean
