@@ -32,7 +32,9 @@ def _looks_like_placeholder(secret: str) -> bool:
 class Settings(BaseSettings):
     """Every setting the orchestrator reads. Names are the environment variables, upper-cased."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     # --- service ---
     environment: Environment = "development"

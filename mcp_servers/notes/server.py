@@ -66,7 +66,11 @@ def create_server(settings: NotesSettings) -> MCPServer:
         ),
         annotations=READ_ONLY,
     )
-    def list_notes(ctx: Context, tag: Tag | None = None, limit: Limit = 20) -> NoteList:
+    def list_notes(
+        ctx: Context,
+        tag: Annotated[Tag | None, Field(description="Only notes with this tag.")] = None,
+        limit: Limit = 20,
+    ) -> NoteList:
         return store.list_notes(current_user_id(ctx), tag=tag, limit=limit)
 
     @server.tool(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -73,6 +73,8 @@ class ChatModel(Protocol):
         tools: Sequence[ToolDefinition],
         *,
         max_tokens: int | None = None,
-    ) -> AsyncIterator[ModelEvent]: ...
+    ) -> AsyncGenerator[ModelEvent, None]:
+        """Close it with ``contextlib.aclosing`` so an abandoned stream releases its connection at once."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 import anyio
@@ -15,7 +15,7 @@ class ActiveTurns:
         self._scopes: dict[str, tuple[str, anyio.CancelScope]] = {}
 
     @contextmanager
-    def claim(self, user_id: str, conversation_id: str) -> Iterator[anyio.CancelScope]:
+    def claim(self, user_id: str, conversation_id: str) -> Generator[anyio.CancelScope]:
         """Register a turn for the conversation and yield the cancel scope a Stop will cancel.
 
         Raises:

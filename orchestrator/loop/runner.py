@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import aclosing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,12 +158,13 @@ class _Turn:
     async def _model_step(self, messages: list[dict[str, Any]], tools: Sequence[Mapping[str, Any]]) -> StepCompleted:
         self.step_text = []
         completed: StepCompleted | None = None
-        async for event in self.model.stream(messages, tools, max_tokens=self.limits.max_tokens):
-            if isinstance(event, TextDelta):
-                self.step_text.append(event.text)
-                await self.emit(Token(event.text))
-            else:
-                completed = event
+        async with aclosing(self.model.stream(messages, tools, max_tokens=self.limits.max_tokens)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    self.step_text.append(event.text)
+                    await self.emit(Token(event.text))
+                else:
+                    completed = event
         if completed is None:
             raise ModelStreamInterrupted("the model ended its reply without finishing it")
         self._count(completed.usage)
@@ -324,5 +326,7 @@ async def _persist(
     store: ConversationStore, user_id: str, conversation_id: str, messages: Sequence[NewMessage]
 ) -> list[MessageRecord]:
     """Store messages; shielded so that a Stop arriving mid-write never leaves half a step behind."""
+    records: list[MessageRecord] = []
     with anyio.CancelScope(shield=True), anyio.fail_after(PERSIST_TIMEOUT_SECONDS):
-        return await store.append_messages(user_id, conversation_id, messages)
+        records = await store.append_messages(user_id, conversation_id, messages)
+    return records

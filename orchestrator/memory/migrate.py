@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/assistant.db"
 
 # Any fixed 64-bit number; every process migrating the same PostgreSQL database must use the same one.
 MIGRATION_LOCK_ID = 0x6D63_7061_7373_6973  # "mcpassis"
+
+# Alembic keeps the running migration in process-wide globals (``alembic.context``, ``alembic.op``), so two commands
+# in one process must not interleave; across processes the PostgreSQL advisory lock in env.py takes over.
+_alembic_lock = threading.Lock()
 
 # Found next to the package, not from the working directory, so an installed package migrates too.
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -69,6 +75,16 @@ def _current_revision(connection: Connection) -> str | None:
 
 
 async def _run(database_url: str, alembic_command: Callable[[Config], None]) -> None:
+    # A worker thread with its own event loop waits for the lock without blocking the caller's loop.
+    await asyncio.to_thread(_run_exclusively, database_url, alembic_command)
+
+
+def _run_exclusively(database_url: str, alembic_command: Callable[[Config], None]) -> None:
+    with _alembic_lock:
+        asyncio.run(_run_on_new_engine(database_url, alembic_command))
+
+
+async def _run_on_new_engine(database_url: str, alembic_command: Callable[[Config], None]) -> None:
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as connection:

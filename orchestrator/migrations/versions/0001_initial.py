@@ -8,6 +8,7 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,7 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def timestamp(name: str, *, nullable: bool = False) -> sa.Column[sa.DateTime]:
+def timestamp(name: str, *, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
@@ -26,8 +27,8 @@ def upgrade() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.String(255), nullable=False),
-        sa.Column("name", sa.String(255), nullable=True),
-        sa.Column("email", sa.String(320), nullable=True),
+        sa.Column("name", sa.Text(), nullable=True),
+        sa.Column("email", sa.Text(), nullable=True),
         timestamp("created_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
     )
@@ -35,7 +36,7 @@ def upgrade() -> None:
         "conversations",
         sa.Column("id", sa.String(36), nullable=False),
         sa.Column("user_id", sa.String(255), nullable=False),
-        sa.Column("title", sa.String(500), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
         timestamp("created_at"),
         timestamp("updated_at"),
         sa.Column("next_seq", sa.Integer(), server_default="1", nullable=False),

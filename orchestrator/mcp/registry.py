@@ -1,0 +1,201 @@
+"""The registry of MCP servers: the loop's :class:`~orchestrator.mcp.types.ToolSource`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Final, Self
+
+import anyio
+from anyio.abc import TaskGroup
+
+from orchestrator.errors import Conflict, ServerNotFound, ToolNotFound
+from orchestrator.mcp.connection import ServerConnection
+from orchestrator.mcp.results import render_result
+from orchestrator.mcp.types import ProgressCallback, ServerConfig, ServerInfo, ToolOutput, ToolSpec
+
+logger = logging.getLogger(__name__)
+
+_STOP_TIMEOUT: Final = 10.0
+"""Seconds to wait for a removed server's connection to close (a stdio server gets a few to exit)."""
+
+
+class McpRegistry:
+    """Every configured MCP server, connected concurrently, and their tools under exposed names.
+
+    ``async with McpRegistry(configs) as registry`` starts every server in the background and returns at once: a
+    slow, down or broken server never delays or breaks the others. Leaving the block closes every connection.
+
+    Args:
+        configs: the servers to start with; disabled ones are listed as ``stopped`` and not started.
+        tool_result_max_chars: characters of a tool result the model sees; the rest is cut with a marker.
+        backoff_initial: first delay, in seconds, before reconnecting to a failed server.
+        backoff_max: largest delay, in seconds, between reconnection attempts.
+        on_change: called (synchronously) whenever a server's status or the set of tools changes.
+    """
+
+    def __init__(
+        self,
+        configs: Iterable[ServerConfig] = (),
+        *,
+        tool_result_max_chars: int = 20_000,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._initial = list(configs)
+        self._max_chars = tool_result_max_chars
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._on_change = on_change
+        self._connections: dict[str, ServerConnection] = {}
+        self._tool_index: dict[str, tuple[ServerConnection, str]] = {}
+        self._tool_list: list[ToolSpec] = []
+        self._exit_stack: AsyncExitStack | None = None
+        self._task_group: TaskGroup | None = None
+        ids = [config.id for config in self._initial]
+        duplicates = sorted({server_id for server_id in ids if ids.count(server_id) > 1})
+        if duplicates:
+            raise Conflict(f"MCP server ids must be unique; repeated: {', '.join(duplicates)}")
+
+    async def __aenter__(self) -> Self:
+        async with AsyncExitStack() as stack:
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self._stop_all)  # runs first on exit, so the task group's join finds nothing to wait for
+            for config in self._initial:
+                self._start(config)
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # The task group is closed as if the block had ended normally: the connections are stopped first, and the
+        # block's own exception then propagates unchanged instead of wrapped in an exception group.
+        if self._exit_stack is not None:
+            stack, self._exit_stack = self._exit_stack, None
+            await stack.aclose()
+        self._task_group = None
+
+    # --- the ToolSource protocol ------------------------------------------------------------------------------------
+
+    def tools(self) -> list[ToolSpec]:
+        """Tools of the healthy servers, in server order then each server's own order."""
+        return list(self._tool_list)
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        *,
+        user_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ToolOutput:
+        """Run the tool exposed as ``name``; see :class:`~orchestrator.mcp.types.ToolSource`.
+
+        Raises:
+            ToolNotFound: no healthy server exposes ``name``.
+            ServerUnavailable: the tool's server went down since its tools were listed.
+            ToolTimeout: the call did not finish within the server's tool timeout (it was cancelled on the server).
+            ToolCallFailed: the connection failed during the call, or the server answered with a protocol error.
+        """
+        entry = self._tool_index.get(name)
+        if entry is None:
+            raise ToolNotFound(name)
+        connection, tool = entry
+        result = await connection.call_tool(tool, arguments, user_id=user_id, on_progress=on_progress)
+        return render_result(result, max_chars=self._max_chars)
+
+    # --- servers ----------------------------------------------------------------------------------------------------
+
+    def servers(self) -> list[ServerInfo]:
+        return [connection.info() for connection in self._connections.values()]
+
+    def server(self, server_id: str) -> ServerInfo:
+        """Raises: ServerNotFound: no server has this id."""
+        return self._connection(server_id).info()
+
+    async def add(self, config: ServerConfig) -> ServerInfo:
+        """Start a server; returns at once with its status ``connecting`` (or ``stopped`` when disabled).
+
+        Raises:
+            Conflict: a server with this id exists.
+        """
+        if config.id in self._connections:
+            raise Conflict(f"an MCP server with id {config.id!r} already exists")
+        connection = self._start(config)
+        self._changed()
+        return connection.info()
+
+    async def remove(self, server_id: str) -> None:
+        """Close a server's connection and forget it; its tools disappear at once.
+
+        Raises:
+            ServerNotFound: no server has this id.
+        """
+        connection = self._connection(server_id)
+        del self._connections[server_id]
+        connection.stop()
+        self._changed()
+        with anyio.move_on_after(_STOP_TIMEOUT) as scope:
+            await connection.wait_stopped()
+        if scope.cancelled_caught:
+            logger.warning("MCP server %s did not close within %gs", server_id, _STOP_TIMEOUT)
+
+    @property
+    def settled(self) -> bool:
+        """Whether every server has finished its first connection attempt, successfully or not."""
+        return all(connection.settled for connection in self._connections.values())
+
+    async def wait_until_settled(self, timeout: float) -> bool:  # noqa: ASYNC109 - answers False instead of raising
+        """Wait until :attr:`settled`, for at most ``timeout`` seconds; returns whether it is."""
+        with anyio.move_on_after(timeout):
+            for connection in list(self._connections.values()):
+                await connection.wait_settled()
+        return self.settled
+
+    # --- internals --------------------------------------------------------------------------------------------------
+
+    def _connection(self, server_id: str) -> ServerConnection:
+        connection = self._connections.get(server_id)
+        if connection is None:
+            raise ServerNotFound(server_id)
+        return connection
+
+    def _start(self, config: ServerConfig) -> ServerConnection:
+        if self._task_group is None:
+            raise RuntimeError("McpRegistry is not running; use it as 'async with McpRegistry(...)'")
+        connection = ServerConnection(
+            config,
+            backoff_initial=self._backoff_initial,
+            backoff_max=self._backoff_max,
+            on_change=self._changed,
+        )
+        self._connections[config.id] = connection
+        self._task_group.start_soon(connection.run, name=f"mcp-server-{config.id}")
+        return connection
+
+    def _stop_all(self) -> None:
+        for connection in self._connections.values():
+            connection.stop()
+
+    def _changed(self) -> None:
+        """Rebuild the tool index; called by connections whenever their status or tools change."""
+        index: dict[str, tuple[ServerConnection, str]] = {}
+        listing: list[ToolSpec] = []
+        for connection in self._connections.values():
+            for spec in connection.tools:
+                if spec.name in index:
+                    logger.error("tool name %s is exposed twice; keeping the first", spec.name)
+                    continue
+                index[spec.name] = (connection, spec.tool)
+                listing.append(spec)
+        self._tool_index = index
+        self._tool_list = listing
+        if self._on_change is not None:
+            try:
+                self._on_change()
+            except Exception:  # boundary: a faulty observer must not break the registry
+                logger.exception("the MCP registry's on_change callback failed")

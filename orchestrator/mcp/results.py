@@ -1,0 +1,76 @@
+"""Render an MCP tool result as the text the model reads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, cast
+
+from mcp_types import (
+    AudioContent,
+    BlobResourceContents,
+    CallToolResult,
+    ContentBlock,
+    EmbeddedResource,
+    ImageContent,
+    ResourceLink,
+    TextContent,
+    TextResourceContents,
+)
+
+from orchestrator.mcp.types import ToolOutput
+
+
+def render_result(result: CallToolResult, *, max_chars: int) -> ToolOutput:
+    """Turn ``result`` into a :class:`ToolOutput` whose text is at most ``max_chars`` characters plus a marker.
+
+    Text blocks are joined with newlines; embedded text resources contribute their text; binary content is
+    described (``[image: image/png, 1234 bytes]``) rather than inlined; resource links read ``[resource: uri]``.
+    When there is no content at all but ``structured_content`` is set, its JSON is the text.
+    """
+    parts = [_render_block(block) for block in result.content]
+    text = "\n".join(parts)
+    if not parts and result.structured_content is not None:
+        text = json.dumps(result.structured_content, ensure_ascii=False, default=str)
+    text, truncated = truncate(text, max_chars)
+    structured = result.structured_content
+    return ToolOutput(
+        text=text,
+        is_error=result.is_error,
+        truncated=truncated,
+        structured=cast(Mapping[str, Any], structured) if isinstance(structured, Mapping) else None,
+    )
+
+
+def truncate(text: str, max_chars: int) -> tuple[str, bool]:
+    """Cut ``text`` to ``max_chars`` characters, appending a marker that says how much was dropped."""
+    if len(text) <= max_chars:
+        return text, False
+    marker = f"\n\n[truncated: showing {max_chars} of {len(text)} characters]"
+    return text[:max_chars] + marker, True
+
+
+def _render_block(block: ContentBlock) -> str:
+    match block:
+        case TextContent():
+            return block.text
+        case ImageContent() | AudioContent():
+            return f"[{block.type}: {block.mime_type}, {_base64_size(block.data)} bytes]"
+        case EmbeddedResource():
+            return _render_resource(block.resource)
+        case ResourceLink():
+            return f"[resource: {block.uri}]"
+
+
+def _render_resource(resource: TextResourceContents | BlobResourceContents) -> str:
+    if isinstance(resource, TextResourceContents):
+        return resource.text
+    mime = f"{resource.mime_type}, " if resource.mime_type else ""
+    return f"[resource: {resource.uri}, {mime}{_base64_size(resource.blob)} bytes]"
+
+
+def _base64_size(data: str) -> int:
+    """Decoded size of base64 ``data``, without decoding it."""
+    stripped = data.rstrip()
+    padding = len(stripped) - len(stripped.rstrip("="))
+    return max(len(stripped) * 3 // 4 - padding, 0)

@@ -1,0 +1,119 @@
+"""Build the MCP SDK transport for a server config, and notice when it ends."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncGenerator, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Self, TextIO
+
+import anyio
+import httpx2
+from mcp.client import Transport
+from mcp.client._transport import ReadStream, TransportStreams  # listed in that module's __all__
+from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.message import SessionMessage
+
+from orchestrator.mcp.types import ServerConfig
+
+_MIN_READ_TIMEOUT = 300.0
+"""Seconds an HTTP response stream may stay silent; the SDK's default. Longer tool timeouts raise it."""
+
+
+def open_transport(config: ServerConfig, *, errlog: TextIO | None, on_end: Callable[[], None]) -> Transport:
+    """The transport for ``config``; ``on_end`` is called once the server's message stream has ended.
+
+    Args:
+        config: the server.
+        errlog: where a stdio server's stderr goes (see ``orchestrator.mcp.stderr``); required for stdio.
+        on_end: called when the stream of messages from the server ends, for example when a stdio server exits.
+    """
+    return _watch_end(_transport(config, errlog), on_end)
+
+
+def _transport(config: ServerConfig, errlog: TextIO | None) -> Transport:
+    if config.transport == "stdio":
+        if errlog is None:
+            raise ValueError("a stdio server needs somewhere to send its stderr")
+        assert config.command is not None  # ServerConfig validates this
+        params = StdioServerParameters(
+            command=config.command,
+            args=list(config.args),
+            env=dict(config.env) or None,
+            cwd=config.cwd,
+            encoding_error_handler="replace",
+        )
+        return stdio_client(params, errlog=errlog)
+    assert config.url is not None  # ServerConfig validates this
+    read_timeout = max(_MIN_READ_TIMEOUT, config.tool_timeout_seconds + 30)
+    if config.transport == "sse":
+        return sse_client(
+            config.url,
+            headers=dict(config.headers),
+            timeout=config.connect_timeout_seconds,
+            sse_read_timeout=read_timeout,
+        )
+    return _streamable_http(config.url, dict(config.headers), config.connect_timeout_seconds, read_timeout)
+
+
+@asynccontextmanager
+async def _streamable_http(
+    url: str, headers: dict[str, str], connect_timeout: float, read_timeout: float
+) -> AsyncGenerator[TransportStreams]:
+    # The SDK closes only HTTP clients it made itself; this one is ours, so it is closed here.
+    timeout = httpx2.Timeout(connect_timeout, read=read_timeout)
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=timeout) as http_client,
+        streamable_http_client(url, http_client=http_client) as streams,
+    ):
+        yield streams
+
+
+@asynccontextmanager
+async def _watch_end(transport: Transport, on_end: Callable[[], None]) -> AsyncGenerator[TransportStreams]:
+    async with transport as (read_stream, write_stream):
+        yield _EndWatchingStream(read_stream, on_end), write_stream
+
+
+class _EndWatchingStream:
+    """A read stream that reports its end: the SDK fails pending requests then, but says nothing to the owner."""
+
+    def __init__(self, inner: ReadStream[SessionMessage | Exception], on_end: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_end = on_end
+
+    @property
+    def last_context(self) -> contextvars.Context | None:
+        """The sender's context of the last message, which the SDK's dispatcher runs handlers in."""
+        context: contextvars.Context | None = getattr(self._inner, "last_context", None)
+        return context
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._on_end()
+            raise
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,200 @@
+"""A real MCP server with tools for fault tests.
+
+Run it as ``python -m tests.fakes.mcp_test_server --transport stdio|streamable-http|sse [--port N] [--name X]``.
+Over HTTP it binds before serving and prints ``listening on <port>`` on stdout, so a test can wait for that line
+instead of polling (``--port 0`` picks a free port). ``tests.fakes.mcp_http`` starts and stops it.
+
+Tools: ``echo``, ``add``, ``name`` (the ``--name``), ``slow`` (reports progress), ``hang`` (never answers;
+records its cancellation), ``cancellations`` (how many ``hang`` calls were cancelled), ``crash`` (the process exits
+mid-call), ``fail`` (an error result), ``flood`` (a huge result), ``noisy`` (floods stderr), ``whoami`` (the user id
+from the request's ``_meta``) and ``add_tool`` (registers a tool and announces the change). ``tools/list`` answers
+in pages of ``--page-size`` tools, so clients must follow cursors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import uvicorn
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ListToolsResult, PaginatedRequestParams
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.applications import Starlette
+
+from orchestrator.mcp.types import USER_META_KEY
+
+CANCEL_FILE_ENV = "MCP_TEST_CANCEL_FILE"
+"""Environment variable naming a file that gets one line per cancelled ``hang`` call (like ``--cancel-file``)."""
+
+TransportName = Literal["stdio", "streamable-http", "sse"]
+
+
+class _Cancellations:
+    """Counts ``hang`` calls that were cancelled, and lets a tool wait for the next one."""
+
+    def __init__(self, record_file: Path | None) -> None:
+        self.count = 0
+        self._record_file = record_file
+        self._changed: anyio.Event | None = None
+
+    def record(self) -> None:
+        self.count += 1
+        if self._record_file is not None:
+            with self._record_file.open("a", encoding="utf-8") as file:
+                file.write("cancelled\n")
+        if self._changed is not None:
+            self._changed.set()
+
+    async def wait_for(self, count: int, seconds: float) -> int:
+        with anyio.move_on_after(seconds):
+            while self.count < count:
+                self._changed = anyio.Event()
+                await self._changed.wait()
+        return self.count
+
+
+class _PagedServer(MCPServer):
+    """Answers ``tools/list`` in pages, as large servers do."""
+
+    def __init__(self, name: str, page_size: int) -> None:
+        super().__init__(name)
+        self.page_size = page_size
+
+    async def _handle_list_tools(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        tools = await self.list_tools()
+        if self.page_size <= 0:
+            return ListToolsResult(tools=tools)
+        start = int(params.cursor) if params is not None and params.cursor else 0
+        end = start + self.page_size
+        return ListToolsResult(tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None)
+
+
+def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | None = None) -> MCPServer:
+    server = _PagedServer(name, page_size)
+    cancellations = _Cancellations(cancel_file)
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Return the text unchanged."""
+        return text
+
+    @server.tool()
+    def add(a: float, b: float) -> float:
+        """Add two numbers."""
+        return a + b
+
+    @server.tool(name="name")
+    def server_name() -> str:
+        """This server's --name."""
+        return name
+
+    @server.tool()
+    async def slow(seconds: float, ctx: Context) -> str:
+        """Take ``seconds``, reporting progress in three steps."""
+        for step in range(3):
+            await ctx.report_progress(step, 3, f"step {step + 1} of 3")
+            await anyio.sleep(seconds / 3)
+        await ctx.report_progress(3, 3, "done")
+        return "finished"
+
+    @server.tool()
+    async def hang() -> str:
+        """Never answer; a cancellation is recorded."""
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancellations.record()
+            raise
+        return "unreachable"
+
+    @server.tool(name="cancellations")
+    async def count_cancellations(at_least: int = 1, wait_seconds: float = 5.0) -> int:
+        """How many hang calls were cancelled, waiting up to ``wait_seconds`` for ``at_least``."""
+        return await cancellations.wait_for(at_least, wait_seconds)
+
+    @server.tool()
+    def crash() -> str:
+        """Exit the process in the middle of the call."""
+        os._exit(3)
+
+    @server.tool()
+    def fail(message: str = "this tool always fails") -> str:
+        """Report an error result."""
+        raise ToolError(message)
+
+    @server.tool()
+    def flood(size: int) -> str:
+        """Return ``size`` characters."""
+        return "x" * size
+
+    @server.tool()
+    def noisy(lines: int = 5000) -> str:
+        """Write ``lines`` long lines to stderr, then answer."""
+        line = "noise " * 150
+        for _ in range(lines):
+            print(line, file=sys.stderr)
+        sys.stderr.flush()
+        return f"wrote {lines} lines"
+
+    @server.tool()
+    async def whoami(ctx: Context) -> str:
+        """The user id the client sent in the request's _meta."""
+        meta = ctx.request_context.meta or {}
+        return str(meta.get(USER_META_KEY, "anonymous"))
+
+    @server.tool()
+    async def add_tool(tool_name: str, ctx: Context) -> str:
+        """Register a tool called ``tool_name`` and announce that the tool list changed."""
+
+        def added() -> str:
+            return f"{tool_name} is here"
+
+        server.add_tool(added, name=tool_name, description="Added at run time.")
+        await ctx.notify_tools_changed()  # 2026-07-28: to subscriptions/listen streams
+        if ctx.request_context.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            await ctx.request_context.session.send_tool_list_changed()  # earlier versions: a plain notification
+        return f"added {tool_name}"
+
+    return server
+
+
+def serve_http(server: MCPServer, transport: TransportName, port: int) -> None:
+    """Bind, say so on stdout, then serve; the line tells a waiting test the port accepts connections."""
+    app: Starlette = server.sse_app() if transport == "sse" else server.streamable_http_app()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    print(f"listening on {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    anyio.run(uvicorn.Server(config).serve, [sock])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--transport", choices=["stdio", "streamable-http", "sse"], default="stdio")
+    parser.add_argument("--port", type=int, default=0, help="HTTP port; 0 picks a free one")
+    parser.add_argument("--name", default="test")
+    parser.add_argument("--page-size", type=int, default=4, help="tools per tools/list page; 0 for one page")
+    parser.add_argument("--cancel-file", type=Path, default=os.environ.get(CANCEL_FILE_ENV) or None)
+    args = parser.parse_args(argv)
+    server = build_server(args.name, page_size=args.page_size, cancel_file=args.cancel_file)
+    transport: TransportName = args.transport
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        serve_http(server, transport, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import ConfigurationError
+from orchestrator.settings import load_settings
+
+
+def test_defaults_run_on_embedded_sqlite_without_a_model(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, _env_file=None)
+
+    assert settings.resolved_database_url == f"sqlite+aiosqlite:///{(tmp_path / 'assistant.db').resolve()}"
+    assert not settings.model_configured
+    assert not settings.auth_enabled
+    assert (settings.host, settings.port, settings.openai_model) == ("127.0.0.1", 8000, "gpt-4o-mini")
+
+
+def test_comma_separated_lists_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_DISCOVERY_URLS", "http://a:1/mcp, https://b/sse,")
+    monkeypatch.setenv("ADMIN_USERS", "alice,bob")
+
+    settings = load_settings(_env_file=None)
+
+    assert settings.mcp_discovery_urls == ["http://a:1/mcp", "https://b/sse"]
+    assert settings.admin_users == ["alice", "bob"]
+
+
+def test_every_invalid_setting_is_reported_once_by_its_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "0")
+    monkeypatch.setenv("OPENAI_TEMPERATURE", "hot")
+    monkeypatch.setenv("MCP_DISCOVERY_URLS", "ftp://nope")
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+
+    names = sorted(problem.split(":")[0] for problem in caught.value.problems)
+    assert names == ["ENVIRONMENT", "MCP_DISCOVERY_URLS", "OPENAI_TEMPERATURE", "PORT"]
+
+
+def test_production_refuses_a_missing_jwt_secret() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(environment="production", _env_file=None)
+
+    assert [problem.split(":")[0] for problem in caught.value.problems] == ["JWT_SECRET_KEY"]
+
+
+@pytest.mark.parametrize("secret", ["short", "change-me-change-me-change-me-change-me", "x" * 31])
+def test_production_refuses_placeholder_secrets(secret: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(environment="production", jwt_secret_key=secret, mcp_service_token=secret, _env_file=None)
+
+    assert sorted(problem.split(":")[0] for problem in caught.value.problems) == ["JWT_SECRET_KEY", "MCP_SERVICE_TOKEN"]
+
+
+def test_production_accepts_long_random_secrets() -> None:
+    settings = load_settings(environment="production", jwt_secret_key="k3Y" * 16, _env_file=None)
+
+    assert settings.auth_enabled
+
+
+def test_a_missing_servers_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(mcp_config=tmp_path / "absent.json", _env_file=None)
+
+    assert caught.value.problems[0].startswith("MCP_CONFIG")
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_MAX_TOKENS", "")
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+
+    settings = load_settings(_env_file=None)
+
+    assert settings.openai_max_tokens is None
+    assert not settings.model_configured
