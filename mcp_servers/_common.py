@@ -89,19 +89,21 @@ class ServiceTokenMiddleware:
         self._token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._authorised(Headers(scope=scope).get("authorization", "")):
+        if scope["type"] == "lifespan" or self._authorised(Headers(scope=scope).get("authorization", "")):
+            await self._app(scope, receive, send)
+        elif scope["type"] == "http":
             response = JSONResponse(
                 {"error": "unauthorized", "detail": "send Authorization: Bearer <MCP_SERVICE_TOKEN>"},
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
             await response(scope, receive, send)
-            return
-        await self._app(scope, receive, send)
+        else:  # a websocket: closing before accepting refuses the handshake
+            await send({"type": "websocket.close", "code": 1008})
 
     def _authorised(self, header: str) -> bool:
         scheme, _, supplied = header.partition(" ")
-        # compare_digest on the whole value, even when the scheme is wrong, so timing says nothing about the token.
+        # Constant-time comparison, made whatever the scheme, so response timing does not reveal the token.
         matches = hmac.compare_digest(supplied.strip().encode(), self._token)
         return matches and scheme.lower() == "bearer"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -19,7 +19,7 @@ from orchestrator.loop.runner import LoopLimits, TurnRunner
 from orchestrator.mcp.registry import McpRegistry
 from orchestrator.mcp.sources import configured_servers
 from orchestrator.memory.db import create_engine, redact_url
-from orchestrator.memory.migrations import upgrade_database
+from orchestrator.memory.migrate import upgrade_database
 from orchestrator.memory.store import SqlStore
 from orchestrator.settings import Settings
 
@@ -55,7 +55,7 @@ def build_model(settings: Settings) -> ChatModel:
 
 
 @asynccontextmanager
-async def open_state(settings: Settings) -> AsyncIterator[AppState]:
+async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
     """Open the database (migrating it), the MCP connections and the model client; close them in reverse."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database_url = settings.resolved_database_url
@@ -101,9 +101,9 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             state.turns.cancel_all()
 
 
-def lifespan(settings: Settings):  # noqa: ANN201 - FastAPI's lifespan type is a private alias
+def lifespan(settings: Settings):
     @asynccontextmanager
-    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def _lifespan(app: FastAPI) -> AsyncGenerator[None]:
         async with open_state(settings) as state:
             app.state.assistant = state
             yield

@@ -35,4 +35,4 @@ def configure_logging(level: str, *, json_lines: bool) -> None:
     root.setLevel(level)
     # The HTTP client libraries log every request at INFO; that is noise here, and may carry URLs with tokens.
     for noisy in ("httpx", "httpx2", "httpcore", "openai", "mcp"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelNamesMapping()[level]))

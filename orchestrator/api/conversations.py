@@ -81,7 +81,9 @@ def _message_out(record: MessageRecord) -> MessageOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=_errors)
-async def create_conversation(state: State, caller: CurrentCaller, body: ConversationCreate | None = None) -> ConversationOut:
+async def create_conversation(
+    state: State, caller: CurrentCaller, body: ConversationCreate | None = None
+) -> ConversationOut:
     record = await state.store.create_conversation(caller.user.id, body.title if body else None)
     return _conversation_out(record)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, status
 
 from orchestrator.api.schemas import ErrorOut, ServerCreate, ServerOut, ToolOut
 from orchestrator.deps import Admin, CurrentCaller, State
-from orchestrator.errors import Conflict, ServerNotFound
+from orchestrator.errors import Conflict
 from orchestrator.mcp.sources import from_registration, with_service_token
 from orchestrator.mcp.types import SERVER_ID_PATTERN, ServerInfo
 from orchestrator.memory.types import ServerRegistration
@@ -61,7 +61,7 @@ async def list_tools(state: State, _caller: CurrentCaller) -> list[ToolOut]:
 @router.post("/servers", status_code=status.HTTP_201_CREATED, responses=_errors)
 async def add_server(body: ServerCreate, state: State, admin: Admin) -> ServerOut:
     """Register an HTTP MCP server; it is kept in the database and connected in the background."""
-    if state.registry.server(body.id) is not None:
+    if any(server.id == body.id for server in state.registry.servers()):
         raise Conflict(f"a server with id {body.id!r} already exists")
     registration = await state.store.add_registration(
         ServerRegistration(
@@ -78,25 +78,18 @@ async def add_server(body: ServerCreate, state: State, admin: Admin) -> ServerOu
         from_registration(registration, state.settings), token.get_secret_value() if token else None
     )
     try:
-        await state.registry.add(config)
+        info = await state.registry.add(config)
     except Conflict:
         await state.store.remove_registration(body.id)
         raise
     logger.info("server %s added by %s", body.id, admin.user.id)
-    info = state.registry.server(body.id)
-    if info is None:  # removed concurrently
-        raise ServerNotFound(body.id)
     return _server_out(info)
 
 
 @router.delete("/servers/{server_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors)
-async def remove_server(
-    state: State, admin: Admin, server_id: Annotated[str, Path(pattern=SERVER_ID_PATTERN)]
-) -> None:
+async def remove_server(state: State, admin: Admin, server_id: Annotated[str, Path(pattern=SERVER_ID_PATTERN)]) -> None:
     """Remove a server registered at run time (servers from MCP_CONFIG are changed in that file)."""
     info = state.registry.server(server_id)
-    if info is None:
-        raise ServerNotFound(server_id)
     if info.source != "runtime":
         raise Conflict(f"server {server_id!r} comes from the {info.source} settings; change it there")
     await state.registry.remove(server_id)

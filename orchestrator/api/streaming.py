@@ -61,12 +61,13 @@ class EventStreamResponse(Response):
             event_id = 0
             async with events:
                 while True:
-                    with anyio.move_on_after(KEEPALIVE_SECONDS) as keepalive:
+                    event: TurnEvent | None = None
+                    with anyio.move_on_after(KEEPALIVE_SECONDS):
                         try:
                             event = await events.receive()
                         except anyio.EndOfStream:
                             break
-                    if keepalive.cancelled_caught:
+                    if event is None:
                         await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
                         continue
                     event_id += 1

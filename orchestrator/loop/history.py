@@ -39,7 +39,11 @@ def build_history(records: Sequence[MessageRecord], *, max_chars: int) -> list[d
                     "role": "assistant",
                     "content": record.content or None,
                     "tool_calls": [
-                        {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+                        {
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": call.arguments},
+                        }
                         for call in record.tool_calls
                     ],
                 }
@@ -49,6 +53,11 @@ def build_history(records: Sequence[MessageRecord], *, max_chars: int) -> list[d
             messages.append({"role": "assistant", "content": record.content})
     _close_pending(messages, pending)
     return _trim(messages, max_chars)
+
+
+def tool_call_message(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """One entry of an assistant message's ``tool_calls``, in Chat Completions form."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def _close_pending(messages: list[dict[str, Any]], pending: dict[str, None]) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from contextlib import aclosing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ from orchestrator.loop.events import (
     TurnEvent,
     TurnStatus,
 )
-from orchestrator.loop.history import build_history
+from orchestrator.loop.history import build_history, tool_call_message
 from orchestrator.mcp.types import ToolOutput, ToolSource, ToolSpec
 from orchestrator.memory.types import ConversationStore, MessageRecord, NewMessage, ToolCallRecord, UserIdentity
 
@@ -198,10 +198,7 @@ class _Turn:
             {
                 "role": "assistant",
                 "content": step.content or None,
-                "tool_calls": [
-                    {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
-                    for call in step.tool_calls
-                ],
+                "tool_calls": [tool_call_message(call.id, call.name, call.arguments) for call in step.tool_calls],
             }
         )
         for call in step.tool_calls:
@@ -249,7 +246,9 @@ class _Turn:
             raise
         results[call.id] = output
         duration_ms = await self._store_tool_result(call, output, started_at, started)
-        await self.emit(ToolCallFinished(call.id, call.name, output.is_error, output.text, output.truncated, duration_ms))
+        await self.emit(
+            ToolCallFinished(call.id, call.name, output.is_error, output.text, output.truncated, duration_ms)
+        )
 
     async def _store_tool_result(
         self, call: ModelToolCall, output: ToolOutput, started_at: datetime, started: float
@@ -294,7 +293,9 @@ class _Turn:
         )
         return record
 
-    async def _finish(self, content: str, status: TurnStatus, *, reason: str | None, code: str | None = None) -> MessageEnd:
+    async def _finish(
+        self, content: str, status: TurnStatus, *, reason: str | None, code: str | None = None
+    ) -> MessageEnd:
         record = await self._store_reply(content, status, reason)
         if code is not None and reason is not None:
             await self.emit(TurnError(code, reason))
@@ -316,7 +317,9 @@ def _parse_arguments(call: ModelToolCall) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ToolArgumentsInvalid(call.name, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})") from None
+        raise ToolArgumentsInvalid(
+            call.name, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
+        ) from None
     if not isinstance(value, dict):
         raise ToolArgumentsInvalid(call.name, "arguments must be a JSON object")
     return value  # pyright: ignore[reportUnknownVariableType]
@@ -326,7 +329,6 @@ async def _persist(
     store: ConversationStore, user_id: str, conversation_id: str, messages: Sequence[NewMessage]
 ) -> list[MessageRecord]:
     """Store messages; shielded so that a Stop arriving mid-write never leaves half a step behind."""
-    records: list[MessageRecord] = []
     with anyio.CancelScope(shield=True), anyio.fail_after(PERSIST_TIMEOUT_SECONDS):
-        records = await store.append_messages(user_id, conversation_id, messages)
-    return records
+        return await store.append_messages(user_id, conversation_id, messages)
+    raise AssertionError("unreachable: a shielded scope swallows nothing, and fail_after raises")

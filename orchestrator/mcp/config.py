@@ -152,7 +152,8 @@ def servers_from_urls(urls: Iterable[str]) -> list[ServerConfig]:
             continue
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(f"discovery: {public_url(url)!r} is not an http:// or https:// URL")
+            shown = public_url(url) if parts.scheme and parts.hostname else url
+            problems.append(f"discovery: {shown!r} is not an http:// or https:// URL")
             continue
         server_id = url_server_id(url)
         if server_id in seen:
@@ -174,7 +175,7 @@ def url_server_id(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     raw = f"{parts.hostname or 'server'}-{port}-{parts.path}"
-    cleaned = re.sub(r"[^a-zA-Z0-9_-]+", "-", raw).strip("-_")
+    cleaned = re.sub(r"[^a-zA-Z0-9_]+", "-", raw).strip("-_")
     if len(cleaned) <= _MAX_ID_LENGTH:
         return cleaned
     digest = hashlib.sha256(raw.encode()).hexdigest()[:8]

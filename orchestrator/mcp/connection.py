@@ -65,6 +65,7 @@ class _Live:
     """One connection attempt: its client once connected, and why it ended."""
 
     client: Client | None = None
+    healthy_since: float | None = None
     lost: anyio.Event = field(default_factory=anyio.Event)
     reason: BaseException | None = None
     relist_wanted: anyio.Event = field(default_factory=anyio.Event)
@@ -223,10 +224,10 @@ class ServerConnection:
                 if not _means_connection_lost(exc):
                     reason = f"the server answered with MCP error {exc.code}: {exc.error.message}"
                     raise ToolCallFailed(self.id, tool, reason) from exc
-                live.lose(exc)
+                self._lose(live, exc)
                 raise ToolCallFailed(self.id, tool, "the connection to the server was lost during the call") from exc
             except (OSError, httpx2.HTTPError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-                live.lose(exc)
+                self._lose(live, exc)
                 raise ToolCallFailed(self.id, tool, describe_failure(exc, self.config)) from exc
             except ValidationError as exc:
                 raise ToolCallFailed(self.id, tool, "the server's answer is not valid MCP") from exc
@@ -242,23 +243,22 @@ class ServerConnection:
         """Connect once and serve until the connection ends; returns how long it was healthy, in seconds."""
         self._set_status("connecting")
         live = self._live = _Live()
-        healthy_since: float | None = None
         tail: StderrTail | None = None
         try:
             async with AsyncExitStack() as stack:
                 if self.config.transport == "stdio":
                     tail = await stack.enter_async_context(capture_stderr(self.id))
-                healthy_since = await self._connect_and_serve(live, tail)
+                await self._connect_and_serve(live, tail)
         except Exception as exc:  # supervisor boundary: whatever one server does must not reach the others
             live.lose(exc)
         # The stderr capture has closed by now, so the tail holds the server's last words.
-        self._record_failure(live.reason or _CONNECTION_LOST, tail)
-        return 0.0 if healthy_since is None else anyio.current_time() - healthy_since
+        was_healthy = live.healthy_since is not None
+        self._record_failure(live.reason or _CONNECTION_LOST, tail, was_healthy=was_healthy)
+        return 0.0 if live.healthy_since is None else anyio.current_time() - live.healthy_since
 
-    async def _connect_and_serve(self, live: _Live, tail: StderrTail | None) -> float | None:
-        """Returns when the connection is lost (the reason is in ``live``), with the time it became healthy."""
+    async def _connect_and_serve(self, live: _Live, tail: StderrTail | None) -> None:
+        """Returns when the connection is lost; the reason is in ``live``."""
         timeout = self.config.connect_timeout_seconds
-        healthy_since: float | None = None
         # One scope spans the client's whole life: a scope around the connect step alone would close before the
         # task groups the client opens inside it, which anyio forbids. Its deadline is lifted once connected.
         with anyio.CancelScope(deadline=anyio.current_time() + timeout) as connect_scope:
@@ -273,7 +273,7 @@ class ServerConnection:
             async with client:
                 await self._refresh_tools(client)
                 connect_scope.deadline = math.inf
-                healthy_since = anyio.current_time()
+                live.healthy_since = anyio.current_time()
                 live.client = client
                 self._mark_healthy()
                 try:
@@ -282,7 +282,6 @@ class ServerConnection:
                     live.client = None
         if connect_scope.cancelled_caught:
             raise TimeoutError(f"did not connect within {timeout:g}s")
-        return healthy_since
 
     async def _serve(self, client: Client, live: _Live) -> None:
         async with anyio.create_task_group() as tg:
@@ -300,7 +299,7 @@ class ServerConnection:
             try:
                 await self._refresh_tools(client)
             except EXPECTED_FAILURES as exc:
-                live.lose(exc)
+                self._lose(live, exc)
                 return
             self._notify()
 
@@ -314,18 +313,18 @@ class ServerConnection:
                         live.relist_wanted.set()
             except (ListenNotSupportedError, MCPError) as exc:
                 if isinstance(exc, MCPError) and _means_connection_lost(exc):
-                    live.lose(exc)
+                    self._lose(live, exc)
                 else:
                     logger.info("MCP server %s: no tool change subscription (%s)", self.id, exc)
                 return
             except SubscriptionLost as exc:
-                live.lose(exc)
+                self._lose(live, exc)
                 return
         if ack_scope.cancelled_caught:
             logger.warning("MCP server %s did not acknowledge the tool change subscription", self.id)
             return
         # The server ended the stream on purpose (it is going away): reconnect and list again.
-        live.lose(SubscriptionLost("the server ended the change subscription"))
+        self._lose(live, SubscriptionLost("the server ended the change subscription"))
 
     async def _refresh_tools(self, client: Client) -> None:
         with anyio.fail_after(self.config.connect_timeout_seconds):
@@ -356,7 +355,16 @@ class ServerConnection:
         return handle
 
     def _on_end(self, live: _Live) -> Callable[[], None]:
-        return lambda: live.lose(_CONNECTION_LOST)
+        return lambda: self._lose(live, _CONNECTION_LOST)
+
+    def _lose(self, live: _Live, reason: BaseException) -> None:
+        """Note that ``live`` is gone; callers see the server unavailable at once, before the supervisor reacts."""
+        first = live.reason is None
+        live.lose(reason)
+        if first and live is self._live and self._status == "healthy":
+            self._last_error = describe_failure(reason, self.config)
+            self._connected_at = None
+            self._set_status("unhealthy")
 
     def _mark_healthy(self) -> None:
         self._connected_at = datetime.now(UTC)
@@ -365,14 +373,17 @@ class ServerConnection:
         logger.info("MCP server %s connected with %d tools", self.id, len(self._tools))
         self._set_status("healthy", force_notify=True)
 
-    def _record_failure(self, reason: BaseException, tail: StderrTail | None) -> None:
+    def _record_failure(self, reason: BaseException, tail: StderrTail | None, *, was_healthy: bool) -> None:
+        previous = self._last_error
         self._last_error = describe_failure(reason, self.config, stderr_line=tail.last_line if tail else None)
         self._connected_at = None
         self._live = None
-        if is_expected_failure(reason):
-            logger.warning("MCP server %s is unavailable: %s", self.id, self._last_error)
-        else:
+        if not is_expected_failure(reason):
             logger.error("MCP server %s failed unexpectedly: %s", self.id, self._last_error, exc_info=reason)
+        elif was_healthy or self._last_error != previous:
+            logger.warning("MCP server %s is unavailable: %s", self.id, self._last_error)
+        else:  # the same failure again: one warning is enough
+            logger.debug("MCP server %s is still unavailable: %s", self.id, self._last_error)
         self._settled.set()
         self._set_status("unhealthy", force_notify=True)
 

@@ -54,7 +54,7 @@ def describe_failure(exc: BaseException, config: ServerConfig, *, stderr_line: s
         config: the server, for its command or URL and the secrets to mask.
         stderr_line: the last line a stdio server wrote to stderr, added when the server went away.
     """
-    leaves = [leaf for leaf in leaf_exceptions(exc) if not isinstance(leaf, anyio.get_cancelled_exc_class())]
+    leaves = [leaf for leaf in leaf_exceptions(exc) if isinstance(leaf, Exception)]  # not cancellations
     # "Connection closed" is the consequence; a more specific leaf, if any, is the cause.
     specific = [leaf for leaf in leaves if not _is_closed(leaf)]
     leaf = (specific or leaves or [exc])[0]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -24,6 +25,8 @@ _DRIVER_FOR_SCHEME = {
     "postgresql": POSTGRES_DRIVER,
     POSTGRES_DRIVER: POSTGRES_DRIVER,
 }
+
+IDLE_PING_SECONDS = 5.0
 
 _SQLITE_PRAGMAS = (
     # WAL lets readers run while one writer commits; NORMAL is durable across app crashes in WAL mode.
@@ -83,7 +86,7 @@ def create_engine(
 
     SQLite: the database file's directory is created, and every connection runs in WAL mode with foreign keys on
     and a 5 s busy timeout. PostgreSQL: a pool of ``pool_size`` connections plus ``max_overflow``, checked with a
-    ping when taken from the pool (``pool_pre_ping``, one extra round trip per checkout).
+    ping when taken from the pool after sitting idle (``pool_pre_ping``; see ``_ping_idle_connections``).
 
     Raises:
         ConfigurationError: the URL is invalid or not SQLite/PostgreSQL.
@@ -91,13 +94,35 @@ def create_engine(
     url = parse_database_url(database_url)
     if url.drivername == SQLITE_DRIVER:
         return _create_sqlite_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=pool_pre_ping,
-        echo=echo,
-    )
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+    if pool_pre_ping:
+        _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it sat idle for a while.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout, which costs three round trips with asyncpg on the hot
+    path of every request. A connection that was used a moment ago is alive; one idle for longer than
+    ``IDLE_PING_SECONDS`` may have been cut by a database restart or a proxy, and is pinged (and replaced if dead).
+    """
+    dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+
+    def remember_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at: float | None = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except dbapi_error as exc:
+            raise DisconnectionError("pooled connection is dead") from exc
+
+    event.listen(engine.sync_engine.pool, "checkin", remember_checkin)
+    event.listen(engine.sync_engine.pool, "checkout", ping_if_idle)
 
 
 def _create_sqlite_engine(url: URL, *, pool_size: int, max_overflow: int, echo: bool) -> AsyncEngine:

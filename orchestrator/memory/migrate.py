@@ -50,7 +50,7 @@ async def upgrade_database(database_url: str) -> None:
     Safe to call on every start-up: an up-to-date database costs a few queries, and on PostgreSQL concurrent
     callers take turns on an advisory lock.
     """
-    logger.info("migrating database %s to head", redact_url(database_url))
+    logger.debug("migrating database %s to head", redact_url(database_url))
     await _run(database_url, lambda config: command.upgrade(config, "head"))
 
 

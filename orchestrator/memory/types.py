@@ -81,7 +81,7 @@ class ServerRegistration:
     id: str
     transport: Literal["streamable-http", "sse"]
     url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict[str, str])
     tool_timeout_seconds: float | None = None
     created_by: str | None = None
     created_at: datetime | None = None
@@ -100,9 +100,7 @@ class ConversationStore(Protocol):
 
     async def create_conversation(self, user_id: str, title: str | None = None) -> ConversationRecord: ...
 
-    async def list_conversations(
-        self, user_id: str, *, limit: int = 50, offset: int = 0
-    ) -> list[ConversationRecord]:
+    async def list_conversations(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[ConversationRecord]:
         """Most recently updated first."""
         ...
 
@@ -148,5 +146,3 @@ class HealthCheck(Protocol):
     async def ping(self) -> None:
         """Raises any error when the database does not answer."""
         ...
-
-

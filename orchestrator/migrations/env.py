@@ -30,7 +30,7 @@ target_metadata = Base.metadata
 
 
 def run_migrations(connection: Connection) -> None:
-    if connection.dialect.name == "postgresqlX":
+    if connection.dialect.name == "postgresql":
         # Taken before alembic looks at the version table; released when the caller commits.
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     context.configure(

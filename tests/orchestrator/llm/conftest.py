@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from orchestrator.llm.openai_model import OpenAIChatModel
-from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, echo
+from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer
 
 
 class RecordedSleeps:
@@ -16,20 +16,6 @@ class RecordedSleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-
-
-@pytest.fixture(scope="session")
-def openai_server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(FakeOpenAI()) as server:
-        yield server
-
-
-@pytest.fixture
-def fake_openai(openai_server: FakeOpenAIServer) -> FakeOpenAI:
-    fake = openai_server.fake
-    fake.reset(responder=echo)
-    fake.validate = True
-    return fake
 
 
 @pytest.fixture

@@ -59,3 +59,14 @@ async def test_a_postgresql_engine_uses_the_pool_it_is_given() -> None:
         assert engine.pool.size() == 3
     finally:
         await engine.dispose()
+
+
+async def test_an_in_memory_sqlite_database_is_shared_by_every_connection() -> None:
+    engine = create_engine("sqlite+aiosqlite://")
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+    finally:
+        await engine.dispose()

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import base64
+
+from mcp_types import (
+    AudioContent,
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    ImageContent,
+    ResourceLink,
+    TextContent,
+    TextResourceContents,
+)
+
+from orchestrator.mcp.results import render_result
+from orchestrator.mcp.types import ToolOutput
+
+
+def test_text_blocks_are_joined_by_newlines() -> None:
+    result = CallToolResult(content=[TextContent(text="one"), TextContent(text="two")])
+
+    assert render_result(result, max_chars=100) == ToolOutput(text="one\ntwo", is_error=False)
+
+
+def test_binary_content_is_described_not_inlined() -> None:
+    png = base64.b64encode(b"\x89PNG" + b"\0" * 1230).decode()
+    wav = base64.b64encode(b"RIFF" * 5).decode()
+    result = CallToolResult(
+        content=[
+            ImageContent(data=png, mime_type="image/png"),
+            AudioContent(data=wav, mime_type="audio/wav"),
+            EmbeddedResource(resource=BlobResourceContents(uri="file:///a.bin", blob=wav, mime_type="x/y")),
+        ]
+    )
+
+    text = render_result(result, max_chars=1000).text
+
+    assert text == (
+        "[image: image/png, 1234 bytes]\n[audio: audio/wav, 20 bytes]\n[resource: file:///a.bin, x/y, 20 bytes]"
+    )
+
+
+def test_resources_render_as_their_text_or_link() -> None:
+    result = CallToolResult(
+        content=[
+            EmbeddedResource(resource=TextResourceContents(uri="file:///notes.md", text="# Notes")),
+            ResourceLink(uri="https://example.com/report", name="report"),
+        ]
+    )
+
+    assert render_result(result, max_chars=1000).text == "# Notes\n[resource: https://example.com/report]"
+
+
+def test_structured_content_is_the_text_when_there_is_no_content() -> None:
+    result = CallToolResult(content=[], structured_content={"temperature": 21.5, "city": "Zürich"})
+
+    output = render_result(result, max_chars=1000)
+
+    assert output.text == '{"temperature": 21.5, "city": "Zürich"}'
+    assert output.structured == {"temperature": 21.5, "city": "Zürich"}
+
+
+def test_error_results_stay_errors() -> None:
+    result = CallToolResult(content=[TextContent(text="no such file")], is_error=True)
+
+    assert render_result(result, max_chars=1000).is_error
+
+
+def test_long_text_is_cut_with_a_visible_marker() -> None:
+    result = CallToolResult(content=[TextContent(text="x" * 5_000_000)])
+
+    output = render_result(result, max_chars=20_000)
+
+    assert output.truncated
+    assert output.text == "x" * 20_000 + "\n\n[truncated: showing 20000 of 5000000 characters]"
+
+
+def test_structured_content_over_the_budget_is_not_passed_on() -> None:
+    result = CallToolResult(content=[TextContent(text="big")], structured_content={"result": "z" * 100})
+
+    assert render_result(result, max_chars=50).structured is None
+
+
+def test_text_at_the_limit_is_not_cut() -> None:
+    output = render_result(CallToolResult(content=[TextContent(text="y" * 10)]), max_chars=10)
+
+    assert (output.text, output.truncated) == ("y" * 10, False)
