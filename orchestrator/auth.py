@@ -70,3 +70,19 @@ class Authenticator:
             email=email if isinstance(email, str) else None,
         )
         return Caller(user, is_admin=subject in self._admins)
+
+
+class KnownUsers:
+    """The identities this process has already stored, so a request does not rewrite its user row every time."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._users: dict[str, UserIdentity] = {}
+
+    def get(self, user_id: str) -> UserIdentity | None:
+        return self._users.get(user_id)
+
+    def remember(self, user: UserIdentity) -> None:
+        if len(self._users) >= self._capacity:
+            self._users.clear()
+        self._users[user.id] = user

@@ -21,7 +21,9 @@ State = Annotated[AppState, Depends(get_state)]
 
 async def get_caller(state: State, authorization: Annotated[str | None, Header()] = None) -> Caller:
     caller = state.auth.authenticate(authorization)
-    await state.store.ensure_user(caller.user)
+    if state.known_users.get(caller.user.id) != caller.user:
+        await state.store.ensure_user(caller.user)
+        state.known_users.remember(caller.user)
     return caller
 
 

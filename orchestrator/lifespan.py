@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from orchestrator.auth import Authenticator
+from orchestrator.auth import Authenticator, KnownUsers
 from orchestrator.llm.openai_model import OpenAIChatModel
 from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
@@ -37,6 +37,7 @@ class AppState:
     runner: TurnRunner
     auth: Authenticator
     turns: ActiveTurns = field(default_factory=ActiveTurns)
+    known_users: KnownUsers = field(default_factory=KnownUsers)
     started_at: float = field(default_factory=time.monotonic)
 
 

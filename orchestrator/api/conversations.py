@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
+from anyio import CancelScope
 from anyio.streams.memory import MemoryObjectSendStream
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
@@ -26,11 +27,11 @@ from orchestrator.deps import CurrentCaller, State
 from orchestrator.errors import (
     ConversationNotFound,
     InvalidInput,
-    ModelNotConfigured,
     OrchestratorError,
     TurnInProgress,
 )
 from orchestrator.loop.events import MessageEnd, ToolCallFinished, ToolCallStarted, TurnError, TurnEvent
+from orchestrator.loop.runner import StartedTurn
 from orchestrator.memory.types import ConversationRecord, MessageRecord
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -152,17 +153,20 @@ async def post_message(
     """Add the user's message and run the assistant's reply."""
     if len(body.content) > state.settings.max_message_chars:
         raise InvalidInput(f"the message is longer than {state.settings.max_message_chars} characters")
-    if not state.model.configured:
-        raise ModelNotConfigured()
-    await state.store.get_conversation(caller.user.id, conversation_id)
-    if state.turns.running(conversation_id):
-        raise TurnInProgress(conversation_id)
+    # The turn is claimed for the whole request, and the user's message is stored before any reply starts, so
+    # errors (unknown conversation, no model, a reply already running) are plain HTTP errors, not stream events.
+    handle = state.turns.acquire(caller.user.id, conversation_id)
+    try:
+        started = await state.runner.start(caller.user, conversation_id, body.content)
+    except BaseException:
+        handle.release()
+        raise
 
     async def run_turn(emit_to: MemoryObjectSendStream[TurnEvent]) -> None:
         try:
-            with state.turns.claim(caller.user.id, conversation_id) as scope, scope:
-                await state.runner.run(caller.user, conversation_id, body.content, emit_to.send)
-            if scope.cancelled_caught:
+            with handle.scope:
+                await state.runner.run(started, emit_to.send)
+            if handle.scope.cancelled_caught:
                 await emit_to.send(_stopped())
         except OrchestratorError as exc:
             await emit_to.send(TurnError(type(exc).__name__, str(exc)))
@@ -171,15 +175,18 @@ async def post_message(
             await emit_to.send(TurnError("internal_error", "the reply failed because of an internal error"))
 
     if "text/event-stream" in accept:
-        return EventStreamResponse(run_turn)
-    return await _json_reply(state, caller, conversation_id, body.content)
+        return EventStreamResponse(run_turn, on_close=handle.release)
+    try:
+        return await _json_reply(state, started, handle.scope)
+    finally:
+        handle.release()
 
 
 def _stopped() -> MessageEnd:
     return MessageEnd(None, "incomplete", "", 0, 0, 0, reason="stopped before the reply finished")
 
 
-async def _json_reply(state: State, caller: CurrentCaller, conversation_id: str, content: str) -> Response:
+async def _json_reply(state: State, started: StartedTurn, scope: CancelScope) -> Response:
     calls: dict[str, ToolCallResultOut] = {}
     errors: list[TurnError] = []
 
@@ -194,10 +201,10 @@ async def _json_reply(state: State, caller: CurrentCaller, conversation_id: str,
             errors.append(event)
 
     end = _stopped()
-    with state.turns.claim(caller.user.id, conversation_id) as scope, scope:
-        end = await state.runner.run(caller.user, conversation_id, content, collect)
+    with scope:
+        end = await state.runner.run(started, collect)
     reply = ReplyOut(
-        conversation_id=conversation_id,
+        conversation_id=started.conversation_id,
         message_id=end.message_id,
         status=end.status,
         content=end.content,

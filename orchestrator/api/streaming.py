@@ -33,14 +33,25 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, producer: Producer, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, producer: Producer, *, on_close: Callable[[], None] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(
             content=None,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
         )
         self._producer = producer
+        self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._stream(receive, send)
+        finally:
+            # Runs even when the client is gone before the first byte, so nothing the producer owns leaks.
+            if self._on_close is not None:
+                self._on_close()
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         sender, events = anyio.create_memory_object_stream[TurnEvent](math.inf)
         async with anyio.create_task_group() as group:

@@ -2,48 +2,62 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import anyio
 
 from orchestrator.errors import TurnInProgress
 
 
+@dataclass(eq=False)
+class TurnHandle:
+    """A claim on one conversation's turn; ``scope`` is what a Stop cancels. ``release`` may be called twice."""
+
+    conversation_id: str
+    user_id: str
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    _registry: ActiveTurns | None = None
+
+    def release(self) -> None:
+        if self._registry is not None:
+            self._registry.forget(self)
+            self._registry = None
+
+
 class ActiveTurns:
     def __init__(self) -> None:
-        self._scopes: dict[str, tuple[str, anyio.CancelScope]] = {}
+        self._handles: dict[str, TurnHandle] = {}
 
-    @contextmanager
-    def claim(self, user_id: str, conversation_id: str) -> Generator[anyio.CancelScope]:
-        """Register a turn for the conversation and yield the cancel scope a Stop will cancel.
+    def acquire(self, user_id: str, conversation_id: str) -> TurnHandle:
+        """Claim the conversation for one turn; release the handle when the turn is over.
 
         Raises:
             TurnInProgress: the conversation already has a turn running.
         """
-        if conversation_id in self._scopes:
+        if conversation_id in self._handles:
             raise TurnInProgress(conversation_id)
-        scope = anyio.CancelScope()
-        self._scopes[conversation_id] = (user_id, scope)
-        try:
-            yield scope
-        finally:
-            del self._scopes[conversation_id]
+        handle = TurnHandle(conversation_id, user_id, _registry=self)
+        self._handles[conversation_id] = handle
+        return handle
+
+    def forget(self, handle: TurnHandle) -> None:
+        if self._handles.get(handle.conversation_id) is handle:
+            del self._handles[handle.conversation_id]
 
     def running(self, conversation_id: str) -> bool:
-        return conversation_id in self._scopes
+        return conversation_id in self._handles
 
     def stop(self, user_id: str, conversation_id: str) -> bool:
         """Cancel the user's running turn in the conversation; False when none is running."""
-        entry = self._scopes.get(conversation_id)
-        if entry is None or entry[0] != user_id:
+        handle = self._handles.get(conversation_id)
+        if handle is None or handle.user_id != user_id:
             return False
-        entry[1].cancel()
+        handle.scope.cancel()
         return True
 
     def __len__(self) -> int:
-        return len(self._scopes)
+        return len(self._handles)
 
     def cancel_all(self) -> None:
-        for _, scope in self._scopes.values():
-            scope.cancel()
+        for handle in self._handles.values():
+            handle.scope.cancel()

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -42,10 +42,10 @@ from orchestrator.mcp.types import ToolOutput, ToolSource, ToolSpec
 from orchestrator.memory.types import ConversationStore, MessageRecord, NewMessage, ToolCallRecord, UserIdentity
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 Emit = Callable[[TurnEvent], Awaitable[None]]
 
-DEFAULT_TITLE = "New conversation"
 TITLE_MAX_CHARS = 80
 # Writes during a Stop run shielded from cancellation, but never wait on a stuck database for longer than this.
 PERSIST_TIMEOUT_SECONDS = 10.0
@@ -69,8 +69,10 @@ class TurnRunner:
         self._store = store
         self._limits = limits
 
-    async def run(self, user: UserIdentity, conversation_id: str, content: str, emit: Emit) -> MessageEnd:
-        """Store ``content`` as the user's message, run the loop to a reply, and return how it ended.
+    async def start(self, user: UserIdentity, conversation_id: str, content: str) -> StartedTurn:
+        """Store ``content`` as the user's message; the reply is produced by ``run``.
+
+        The first message of a conversation that still has the default title also names it.
 
         Raises:
             ModelNotConfigured: before anything is stored, when there is no model to talk to.
@@ -78,20 +80,24 @@ class TurnRunner:
         """
         if not self._model.configured:
             raise ModelNotConfigured()
-        history = await self._store.list_messages(user.id, conversation_id)
-        [user_message] = await _persist(
-            self._store, user.id, conversation_id, [NewMessage(role="user", content=content)]
+        title = " ".join(content.split())[:TITLE_MAX_CHARS] or None
+        history, user_message = await _shielded(
+            self._store.start_turn(user.id, conversation_id, NewMessage(role="user", content=content), title=title)
         )
-        if not history:
-            await self._name_conversation(user.id, conversation_id, content)
-        turn = _Turn(self, user, conversation_id, emit)
-        return await turn.run(history, user_message)
+        return StartedTurn(user, conversation_id, history, user_message)
 
-    async def _name_conversation(self, user_id: str, conversation_id: str, content: str) -> None:
-        conversation = await self._store.get_conversation(user_id, conversation_id)
-        if conversation.title == DEFAULT_TITLE:
-            title = " ".join(content.split())[:TITLE_MAX_CHARS] or DEFAULT_TITLE
-            await self._store.rename_conversation(user_id, conversation_id, title)
+    async def run(self, started: StartedTurn, emit: Emit) -> MessageEnd:
+        """Run the loop to a reply for a started turn, emitting events as it goes, and return how it ended."""
+        turn = _Turn(self, started.user, started.conversation_id, emit)
+        return await turn.run(started.history, started.user_message)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedTurn:
+    user: UserIdentity
+    conversation_id: str
+    history: Sequence[MessageRecord]
+    user_message: MessageRecord
 
 
 class _Turn:
@@ -328,7 +334,11 @@ def _parse_arguments(call: ModelToolCall) -> dict[str, Any]:
 async def _persist(
     store: ConversationStore, user_id: str, conversation_id: str, messages: Sequence[NewMessage]
 ) -> list[MessageRecord]:
-    """Store messages; shielded so that a Stop arriving mid-write never leaves half a step behind."""
+    return await _shielded(store.append_messages(user_id, conversation_id, messages))
+
+
+async def _shielded(write: Awaitable[_T]) -> _T:
+    """Finish a write even if a Stop arrives meanwhile, so a step is stored whole or not at all (bounded)."""
     with anyio.CancelScope(shield=True), anyio.fail_after(PERSIST_TIMEOUT_SECONDS):
-        return await store.append_messages(user_id, conversation_id, messages)
+        return await write
     raise AssertionError("unreachable: a shielded scope swallows nothing, and fail_after raises")

@@ -151,7 +151,7 @@ def servers_from_urls(urls: Iterable[str]) -> list[ServerConfig]:
         if not url:
             continue
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not _is_http_url(url):
             shown = public_url(url) if parts.scheme and parts.hostname else url
             problems.append(f"discovery: {shown!r} is not an http:// or https:// URL")
             continue
@@ -284,8 +284,7 @@ class _EntryReader:
             self._problem(f"{where}.{key}", f"a {transport} server takes 'url', not stdio settings")
         url = self._string(f"{where}.url", fields["url"])
         if url is not None:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            if not _is_http_url(url):
                 self._problem(f"{where}.url", "must be an http:// or https:// URL")
             else:
                 values["url"] = url
@@ -350,6 +349,15 @@ class _EntryReader:
 
     def _problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _is_sse_path(path: str) -> bool:

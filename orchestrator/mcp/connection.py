@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import anyio
 import httpx2
+from anyio.abc import TaskStatus
 from mcp.client import Client
 from mcp.client.client import ConnectMode
 from mcp.client.session import IncomingMessage, MessageHandlerFnT
@@ -133,6 +134,11 @@ class ServerConnection:
     def tools(self) -> tuple[ToolSpec, ...]:
         """The server's tools while it is healthy, else none."""
         return self._tools if self._status == "healthy" else ()
+
+    @property
+    def known_tools(self) -> tuple[ToolSpec, ...]:
+        """The tools of the last successful listing, kept while the server is down so calls can say why they fail."""
+        return self._tools
 
     @property
     def settled(self) -> bool:
@@ -270,27 +276,23 @@ class ServerConnection:
                 client_info=_client_info(),
                 cache=None,  # we keep the tool list ourselves and refresh it on change
             )
-            async with client:
+            async with client, anyio.create_task_group() as tg:
+                if _announces_changes_by_subscription(client):
+                    # Subscribe before listing, or a change between the two would go unnoticed.
+                    await tg.start(self._listen_for_changes, client, live)
                 await self._refresh_tools(client)
                 connect_scope.deadline = math.inf
                 live.healthy_since = anyio.current_time()
                 live.client = client
                 self._mark_healthy()
+                tg.start_soon(self._relist_on_change, client, live)
                 try:
-                    await self._serve(client, live)
+                    await live.lost.wait()
                 finally:
                     live.client = None
+                tg.cancel_scope.cancel()
         if connect_scope.cancelled_caught:
             raise TimeoutError(f"did not connect within {timeout:g}s")
-
-    async def _serve(self, client: Client, live: _Live) -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._relist_on_change, client, live)
-            capabilities = client.server_capabilities.tools
-            if client.protocol_version in MODERN_PROTOCOL_VERSIONS and capabilities and capabilities.list_changed:
-                tg.start_soon(self._listen_for_changes, client, live)
-            await live.lost.wait()
-            tg.cancel_scope.cancel()
 
     async def _relist_on_change(self, client: Client, live: _Live) -> None:
         while True:
@@ -303,28 +305,37 @@ class ServerConnection:
                 return
             self._notify()
 
-    async def _listen_for_changes(self, client: Client, live: _Live) -> None:
-        """Keep a ``subscriptions/listen`` stream open: 2026-07-28 servers send list changes only to one."""
-        with anyio.CancelScope(deadline=anyio.current_time() + self.config.connect_timeout_seconds) as ack_scope:
-            try:
+    async def _listen_for_changes(
+        self, client: Client, live: _Live, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Keep a ``subscriptions/listen`` stream open: 2026-07-28 servers send list changes only to one.
+
+        Reports started once the server acknowledged the subscription, or gave up on it.
+        """
+        acknowledged = False
+        try:
+            with anyio.CancelScope(deadline=anyio.current_time() + self.config.connect_timeout_seconds) as ack_scope:
                 async with client.listen(tools_list_changed=True) as subscription:
                     ack_scope.deadline = math.inf
+                    acknowledged = True
+                    task_status.started()
                     async for _event in subscription:
                         live.relist_wanted.set()
-            except (ListenNotSupportedError, MCPError) as exc:
-                if isinstance(exc, MCPError) and _means_connection_lost(exc):
-                    self._lose(live, exc)
-                else:
-                    logger.info("MCP server %s: no tool change subscription (%s)", self.id, exc)
+            if ack_scope.cancelled_caught:
+                logger.warning("MCP server %s did not acknowledge the tool change subscription", self.id)
                 return
-            except SubscriptionLost as exc:
+            # The server ended the stream on purpose (it is going away): reconnect and list again.
+            self._lose(live, SubscriptionLost("the server ended the change subscription"))
+        except (ListenNotSupportedError, MCPError) as exc:
+            if isinstance(exc, MCPError) and _means_connection_lost(exc):
                 self._lose(live, exc)
-                return
-        if ack_scope.cancelled_caught:
-            logger.warning("MCP server %s did not acknowledge the tool change subscription", self.id)
-            return
-        # The server ended the stream on purpose (it is going away): reconnect and list again.
-        self._lose(live, SubscriptionLost("the server ended the change subscription"))
+            else:
+                logger.info("MCP server %s: no tool change subscription (%s)", self.id, exc)
+        except SubscriptionLost as exc:
+            self._lose(live, exc)
+        finally:
+            if not acknowledged:
+                task_status.started()
 
     async def _refresh_tools(self, client: Client) -> None:
         with anyio.fail_after(self.config.connect_timeout_seconds):
@@ -375,7 +386,9 @@ class ServerConnection:
 
     def _record_failure(self, reason: BaseException, tail: StderrTail | None, *, was_healthy: bool) -> None:
         previous = self._last_error
-        self._last_error = describe_failure(reason, self.config, stderr_line=tail.last_line if tail else None)
+        # A server that fails to start usually says why on stderr; later its stderr is logs, maybe with user data.
+        stderr_line = tail.last_line if tail is not None and not was_healthy else None
+        self._last_error = describe_failure(reason, self.config, stderr_line=stderr_line)
         self._connected_at = None
         self._live = None
         if not is_expected_failure(reason):
@@ -400,6 +413,12 @@ class ServerConnection:
             self._on_change()
         except Exception:  # boundary: a faulty observer must not take the connection down
             logger.exception("on_change callback failed for MCP server %s", self.id)
+
+
+def _announces_changes_by_subscription(client: Client) -> bool:
+    capabilities = client.server_capabilities.tools
+    modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+    return modern and capabilities is not None and bool(capabilities.list_changed)
 
 
 def _means_connection_lost(exc: MCPError) -> bool:

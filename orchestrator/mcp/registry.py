@@ -11,7 +11,7 @@ from typing import Any, Final, Self
 import anyio
 from anyio.abc import TaskGroup
 
-from orchestrator.errors import Conflict, ServerNotFound, ToolNotFound
+from orchestrator.errors import ConfigurationError, Conflict, ServerNotFound, ToolNotFound
 from orchestrator.mcp.connection import ServerConnection
 from orchestrator.mcp.results import render_result
 from orchestrator.mcp.types import ProgressCallback, ServerConfig, ServerInfo, ToolOutput, ToolSpec
@@ -58,7 +58,9 @@ class McpRegistry:
         ids = [config.id for config in self._initial]
         duplicates = sorted({server_id for server_id in ids if ids.count(server_id) > 1})
         if duplicates:
-            raise Conflict(f"MCP server ids must be unique; repeated: {', '.join(duplicates)}")
+            raise ConfigurationError(
+                [f"MCP server id {server_id!r} is used more than once" for server_id in duplicates]
+            )
 
     async def __aenter__(self) -> Self:
         async with AsyncExitStack() as stack:
@@ -96,8 +98,8 @@ class McpRegistry:
         """Run the tool exposed as ``name``; see :class:`~orchestrator.mcp.types.ToolSource`.
 
         Raises:
-            ToolNotFound: no healthy server exposes ``name``.
-            ServerUnavailable: the tool's server went down since its tools were listed.
+            ToolNotFound: no server has listed a tool under ``name``.
+            ServerUnavailable: the tool's server is down (it listed the tool when it was last connected).
             ToolTimeout: the call did not finish within the server's tool timeout (it was cancelled on the server).
             ToolCallFailed: the connection failed during the call, or the server answered with a protocol error.
         """
@@ -186,12 +188,15 @@ class McpRegistry:
         index: dict[str, tuple[ServerConnection, str]] = {}
         listing: list[ToolSpec] = []
         for connection in self._connections.values():
-            for spec in connection.tools:
+            healthy = connection.status == "healthy"
+            # A down server's tools stay routable so a call reports ServerUnavailable, not an unknown tool.
+            for spec in connection.known_tools:
                 if spec.name in index:
                     logger.error("tool name %s is exposed twice; keeping the first", spec.name)
                     continue
                 index[spec.name] = (connection, spec.tool)
-                listing.append(spec)
+                if healthy:
+                    listing.append(spec)
         self._tool_index = index
         self._tool_list = listing
         if self._on_change is not None:

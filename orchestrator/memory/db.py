@@ -1,21 +1,34 @@
-"""The async engine factory for the conversation store: SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+"""Connecting to the conversation store's database: SQLite or PostgreSQL.
+
+Two ways in. ``open_database`` gives the store a ``Database`` that runs plain sync operations over a SQLAlchemy
+``Connection``: on PostgreSQL through the asyncpg engine (``run_sync``), on SQLite on one dedicated thread with a
+sync pysqlite connection (aiosqlite would cost a thread hop per DBAPI call, about 1 ms per operation).
+``create_engine`` gives the async engine that migrations, tests and scripts use directly.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, TypeVar
 
+import sqlalchemy
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util import greenlet_spawn
 
 from orchestrator.errors import ConfigurationError
+from orchestrator.memory.worker import WorkerThread
 
 SQLITE_DRIVER = "sqlite+aiosqlite"
+SQLITE_SYNC_DRIVER = "sqlite+pysqlite"
 POSTGRES_DRIVER = "postgresql+asyncpg"
+
+T = TypeVar("T")
 
 # Plain scheme -> the async driver we run it with.
 _DRIVER_FOR_SCHEME = {
@@ -126,17 +139,24 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 
 
 def _create_sqlite_engine(url: URL, *, pool_size: int, max_overflow: int, echo: bool) -> AsyncEngine:
-    database = url.database or ""
-    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
-    if in_memory:
+    if _sqlite_in_memory(url):
         # Each connection to ":memory:" is a separate empty database: share one connection.
         engine = create_async_engine(url, poolclass=StaticPool, echo=echo)
     else:
-        if not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _make_sqlite_directory(url)
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
     event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     return engine
+
+
+def _sqlite_in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _make_sqlite_directory(url: URL) -> None:
+    database = url.database or ""
+    if not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
@@ -146,3 +166,153 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
             cursor.execute(pragma)
     finally:
         cursor.close()
+
+
+# --- the store's database ------------------------------------------------------------------------------------------
+
+
+class Database(Protocol):
+    """Runs the store's sync operations, each on a ``Connection`` of its own for its duration.
+
+    An operation must not commit, roll back or begin: ``run`` executes each statement on its own (autocommit),
+    ``run_in_transaction`` wraps the whole operation in one transaction that commits when it returns and rolls
+    back when it raises.
+    """
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql"]: ...
+
+    @property
+    def sync_engine(self) -> Engine:
+        """The engine whose connections operations receive; for event listeners (tests count statements)."""
+        ...
+
+    async def run(self, operation: Callable[[Connection], T]) -> T:
+        """Run ``operation`` in autocommit mode. Raises whatever ``operation`` or the driver raises."""
+        ...
+
+    async def run_in_transaction(self, operation: Callable[[Connection], T]) -> T:
+        """Run ``operation`` in one write transaction. Raises whatever ``operation`` or the driver raises."""
+        ...
+
+    async def dispose(self) -> None:
+        """Close every connection; operations submitted before still finish."""
+        ...
+
+
+def open_database(database_url: str, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False) -> Database:
+    """The ``Database`` for ``database_url``; ``dispose`` it when done.
+
+    SQLite: one connection (same PRAGMAs as ``create_engine``) on one dedicated thread, so the pool settings do
+    not apply. PostgreSQL: the ``create_engine`` pool of ``pool_size`` plus ``max_overflow`` connections.
+
+    Raises:
+        ConfigurationError: the URL is invalid or not SQLite/PostgreSQL.
+    """
+    url = parse_database_url(database_url)
+    if url.drivername == SQLITE_DRIVER:
+        return SqliteDatabase(url.set(drivername=SQLITE_SYNC_DRIVER), echo=echo)
+    return PostgresDatabase(create_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, echo=echo))
+
+
+class PostgresDatabase:
+    """Operations run on the asyncpg engine's sync face, inside SQLAlchemy's greenlet bridge.
+
+    This is what ``async with engine.begin() as c: await c.run_sync(operation)`` does, in one greenlet switch
+    per operation instead of one for each of checkout, begin, run, commit and close (about 100 µs less a call).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        # Shares the engine's pool; a single statement is atomic on its own, so it needs no BEGIN/COMMIT.
+        self._autocommit = engine.sync_engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @property
+    def dialect(self) -> Literal["postgresql"]:
+        return "postgresql"
+
+    @property
+    def sync_engine(self) -> Engine:
+        return self.engine.sync_engine
+
+    async def run(self, operation: Callable[[Connection], T]) -> T:
+        return await greenlet_spawn(lambda: self._run(operation))
+
+    async def run_in_transaction(self, operation: Callable[[Connection], T]) -> T:
+        return await greenlet_spawn(lambda: self._run_in_transaction(operation))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def _run(self, operation: Callable[[Connection], T]) -> T:
+        with self._autocommit.connect() as connection:
+            return operation(connection)
+
+    def _run_in_transaction(self, operation: Callable[[Connection], T]) -> T:
+        with self.engine.sync_engine.begin() as connection:
+            return operation(connection)
+
+
+class SqliteDatabase:
+    """Operations run one at a time on a dedicated thread, over one pysqlite connection kept open.
+
+    One writer at a time is what SQLite allows anyway; queueing in the process replaces lock waits (``busy_timeout``
+    sleeps of up to tens of milliseconds) with a FIFO, and an operation is one thread hop. The driver runs in
+    autocommit mode (pysqlite's own transaction handling would BEGIN lazily, before the first write only);
+    a transaction is an explicit ``BEGIN IMMEDIATE``, which takes the write lock up front so a transaction never
+    fails half-way on a lock upgrade held by another process.
+    """
+
+    def __init__(self, url: URL, *, echo: bool = False) -> None:
+        if not _sqlite_in_memory(url):
+            _make_sqlite_directory(url)
+        # StaticPool: one connection, opened, used and closed on the worker thread (so pysqlite's same-thread
+        # check holds); an in-memory database lives as long as it does.
+        self._engine = sqlalchemy.create_engine(url, poolclass=StaticPool, echo=echo)
+        event.listen(self._engine, "connect", _prepare_sqlite_connection)
+        self._worker = WorkerThread(name=f"sqlite-store-{Path(url.database or 'memory').name}")
+        self._connection: Connection | None = None  # opened and used on the worker thread only
+        self._disposed = False
+
+    @property
+    def dialect(self) -> Literal["sqlite"]:
+        return "sqlite"
+
+    @property
+    def sync_engine(self) -> Engine:
+        return self._engine
+
+    async def run(self, operation: Callable[[Connection], T]) -> T:
+        return await self._worker.run(lambda: self._call(operation, transaction=False))
+
+    async def run_in_transaction(self, operation: Callable[[Connection], T]) -> T:
+        return await self._worker.run(lambda: self._call(operation, transaction=True))
+
+    async def dispose(self) -> None:
+        if self._disposed:
+            return
+        self._disposed = True
+        await self._worker.run(self._close)
+        await self._worker.stop()
+
+    def _call(self, operation: Callable[[Connection], T], *, transaction: bool) -> T:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        # SQLAlchemy's transaction only brackets the operation: with the driver in autocommit mode its "begin"
+        # sends nothing, and its commit or rollback ends the BEGIN IMMEDIATE below, if any (a no-op otherwise).
+        with self._connection.begin():
+            if transaction:
+                self._connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return operation(self._connection)
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        self._engine.dispose()
+
+
+def _prepare_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    # Autocommit in the driver: SqliteDatabase sends BEGIN itself (see its docstring).
+    dbapi_connection.isolation_level = None
+    _set_sqlite_pragmas(dbapi_connection, connection_record)

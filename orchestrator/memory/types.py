@@ -129,6 +129,18 @@ class ConversationStore(Protocol):
         """
         ...
 
+    async def start_turn(
+        self, user_id: str, conversation_id: str, message: NewMessage, *, title: str | None
+    ) -> tuple[list[MessageRecord], MessageRecord]:
+        """Begin a chat turn: append the user's ``message`` and return (the messages before it, the stored message).
+
+        One transaction, like ``append_messages``. When ``title`` is given and the conversation has no messages
+        and still the default title, it is named ``title``.
+
+        Raises: ConversationNotFound.
+        """
+        ...
+
 
 class ServerRegistrationStore(Protocol):
     async def list_registrations(self) -> list[ServerRegistration]: ...

@@ -176,7 +176,8 @@ def serve_http(server: MCPServer, transport: TransportName, port: int) -> None:
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
     print(f"listening on {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    # Open streams (change subscriptions) would otherwise hold a graceful shutdown open indefinitely.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
     anyio.run(uvicorn.Server(config).serve, [sock])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import anyio
 
@@ -13,7 +13,13 @@ from orchestrator.mcp.types import ServerConfig
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 
-FAST_BACKOFF: Final = {"backoff_initial": 0.05, "backoff_max": 0.5}
+
+class BackoffSettings(TypedDict):
+    backoff_initial: float
+    backoff_max: float
+
+
+FAST_BACKOFF: Final[BackoffSettings] = {"backoff_initial": 0.05, "backoff_max": 0.5}
 """Reconnect quickly: tests wait for reconnections."""
 
 
@@ -38,13 +44,13 @@ class Changes:
             self._event.set()
             self._event = None
 
-    async def until(self, condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
+    async def until(self, condition: Callable[[], bool], *, within: float = 10.0) -> None:
         """Return once ``condition()`` is true, re-checking after every change.
 
         Raises:
-            TimeoutError: it did not become true within ``timeout`` seconds.
+            TimeoutError: it did not become true within ``within`` seconds.
         """
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within):
             while not condition():
                 if self._event is None:
                     self._event = anyio.Event()

@@ -131,7 +131,7 @@ def test_relative_cwd_is_relative_to_the_servers_file(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_once_naming_server_and_field() -> None:
-    data = {
+    data: dict[str, Any] = {
         "mcpServers": {
             "git": {"type": "stdio", "args": ["x"]},
             "both": {"command": "a", "url": "http://b"},
@@ -230,6 +230,6 @@ def test_very_long_discovered_urls_are_shortened_with_a_hash() -> None:
 
 def test_bad_discovered_urls_are_all_reported() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        servers_from_urls(["ftp://x/y", "not a url", "http://h:1/a", "https://h:1/a"])
+        servers_from_urls(["ftp://x/y", "not a url", "http://h:port/a", "http://h:1/a", "https://h:1/a"])
 
-    assert len(caught.value.problems) == 3  # two bad URLs, and two URLs with one id
+    assert len(caught.value.problems) == 4  # three bad URLs, and two URLs with one id

@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestrator.memory.db import create_engine
+from orchestrator.memory.db import Database, open_database
 from orchestrator.memory.migrate import upgrade_database
 from orchestrator.memory.store import SqlStore
 from orchestrator.memory.types import UserIdentity
@@ -50,11 +49,11 @@ async def migrated_database_url(databases: Databases) -> str:
 
 
 @pytest.fixture(scope="session")
-async def engine(migrated_database_url: str) -> AsyncIterator[AsyncEngine]:
-    # Enough connections for the concurrency tests to actually run side by side.
-    engine = create_engine(migrated_database_url, pool_size=5, max_overflow=20)
-    yield engine
-    await engine.dispose()
+async def database(migrated_database_url: str) -> AsyncIterator[Database]:
+    # Enough PostgreSQL connections for the concurrency tests to actually run side by side.
+    database = open_database(migrated_database_url, pool_size=5, max_overflow=20)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture
@@ -63,8 +62,8 @@ def clock() -> TickingClock:
 
 
 @pytest.fixture
-def store(engine: AsyncEngine, clock: TickingClock) -> SqlStore:
-    return SqlStore(engine, clock=clock)
+def store(database: Database, clock: TickingClock) -> SqlStore:
+    return SqlStore(database, clock=clock)
 
 
 async def new_user(store: SqlStore, name: str) -> UserIdentity:

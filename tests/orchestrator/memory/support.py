@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Generator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -74,3 +76,23 @@ class TickingClock:
     def __call__(self) -> datetime:
         self.now += self.step
         return self.now
+
+
+@contextmanager
+def counting_statements(engine: Engine) -> Generator[list[str]]:
+    """Collects the SQL of the statements ``engine`` sends while the block runs, leaving out BEGIN and COMMIT.
+
+    Those are sent differently by each driver (SQLite's BEGIN IMMEDIATE as a statement, asyncpg's out of sight).
+    """
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statement: str = args[2]  # (connection, cursor, statement, ...)
+        if not statement.startswith("BEGIN"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

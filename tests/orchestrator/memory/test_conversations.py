@@ -3,10 +3,10 @@ from datetime import timedelta
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, func, select, text
 
 from orchestrator.errors import ConversationNotFound
+from orchestrator.memory.db import Database
 from orchestrator.memory.models import Message, User
 from orchestrator.memory.store import SqlStore
 from orchestrator.memory.types import NewMessage, UserIdentity
@@ -26,13 +26,15 @@ CONVERSATION_METHODS: dict[str, StoreCall] = {
         user_id, conversation_id, [NewMessage(role="user", content="injected")]
     ),
     "append_no_messages": lambda store, user_id, conversation_id: store.append_messages(user_id, conversation_id, []),
+    "start_turn": lambda store, user_id, conversation_id: store.start_turn(
+        user_id, conversation_id, NewMessage(role="user", content="injected"), title="stolen"
+    ),
 }
 
 
-async def message_count(engine: AsyncEngine, conversation_id: str) -> int:
+async def message_count(database: Database, conversation_id: str) -> int:
     statement = select(func.count()).select_from(Message).where(Message.conversation_id == conversation_id)
-    async with engine.connect() as connection:
-        return (await connection.execute(statement)).scalar_one()
+    return await database.run(lambda connection: connection.execute(statement).scalar_one())
 
 
 async def test_a_new_conversation_without_a_title_is_called_new_conversation(
@@ -109,21 +111,21 @@ async def test_renaming_changes_the_title_but_not_the_order(store: SqlStore, use
 
 
 async def test_deleting_a_conversation_deletes_its_messages(
-    store: SqlStore, engine: AsyncEngine, user: UserIdentity
+    store: SqlStore, database: Database, user: UserIdentity
 ) -> None:
     conversation = await store.create_conversation(user.id)
     await store.append_messages(user.id, conversation.id, [NewMessage(role="user", content="hi")] * 3)
 
     await store.delete_conversation(user.id, conversation.id)
 
-    assert await message_count(engine, conversation.id) == 0
+    assert await message_count(database, conversation.id) == 0
     with pytest.raises(ConversationNotFound):
         await store.get_conversation(user.id, conversation.id)
 
 
 @pytest.mark.parametrize("call", CONVERSATION_METHODS.values(), ids=CONVERSATION_METHODS.keys())
 async def test_another_users_conversation_is_not_found_and_not_touched(
-    store: SqlStore, engine: AsyncEngine, user: UserIdentity, other_user: UserIdentity, call: StoreCall
+    store: SqlStore, database: Database, user: UserIdentity, other_user: UserIdentity, call: StoreCall
 ) -> None:
     conversation = await store.create_conversation(user.id, "private")
     await store.append_messages(user.id, conversation.id, [NewMessage(role="user", content="secret")])
@@ -142,13 +144,13 @@ async def test_a_missing_conversation_is_not_found(store: SqlStore, user: UserId
         await call(store, user.id, "00000000-0000-0000-0000-000000000000")
 
 
-async def test_ensure_user_creates_the_user_then_refreshes_name_and_email(store: SqlStore, engine: AsyncEngine) -> None:
+async def test_ensure_user_creates_the_user_then_refreshes_name_and_email(store: SqlStore, database: Database) -> None:
     user_id = f"sub-{uuid4().hex}"
     await store.ensure_user(UserIdentity(id=user_id, name="Old", email="old@example.com"))
     await store.ensure_user(UserIdentity(id=user_id, name="New", email=None))
 
-    async with engine.connect() as connection:
-        row = (await connection.execute(select(User.name, User.email).where(User.id == user_id))).one()
+    statement = select(User.name, User.email).where(User.id == user_id)
+    row = await database.run(lambda connection: connection.execute(statement).one())
     assert tuple(row) == ("New", None)
 
 
@@ -156,16 +158,16 @@ async def test_ensure_user_creates_the_user_then_refreshes_name_and_email(store:
 @pytest.mark.postgres
 @pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 async def test_ensure_user_with_nothing_changed_does_not_rewrite_the_row(
-    store: SqlStore, engine: AsyncEngine, user: UserIdentity
+    store: SqlStore, database: Database, user: UserIdentity
 ) -> None:
-    row_version = text("SELECT xmin::text FROM users WHERE id = :id")
-    async with engine.connect() as connection:
-        before = (await connection.execute(row_version, {"id": user.id})).scalar_one()
+    def row_version(connection: Connection) -> str:
+        return connection.execute(text("SELECT xmin::text FROM users WHERE id = :id"), {"id": user.id}).scalar_one()
+
+    before = await database.run(row_version)
 
     await store.ensure_user(user)
 
-    async with engine.connect() as connection:
-        assert (await connection.execute(row_version, {"id": user.id})).scalar_one() == before
+    assert await database.run(row_version) == before
 
 
 async def test_a_first_conversation_of_an_unknown_user_creates_the_user(store: SqlStore) -> None:

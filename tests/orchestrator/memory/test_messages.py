@@ -1,30 +1,13 @@
 import asyncio
-from collections.abc import Generator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from orchestrator.memory.db import Database
 from orchestrator.memory.store import SqlStore
 from orchestrator.memory.types import ConversationRecord, NewMessage, ToolCallRecord, UserIdentity
+from tests.orchestrator.memory.support import counting_statements
 
 CONCURRENT_APPENDS = 20
-
-
-@contextmanager
-def counting_statements(engine: AsyncEngine) -> Generator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])  # (connection, cursor, statement, ...)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+CONVERSATIONS = 10
 
 
 async def test_every_message_field_survives_the_round_trip(store: SqlStore, user: UserIdentity) -> None:
@@ -147,15 +130,27 @@ async def test_appends_to_different_conversations_number_independently(store: Sq
     assert [[m.seq for m in task.result()] for task in tasks] == [[1, 2], [1, 2]]
 
 
+async def test_many_concurrent_appends_across_conversations_all_succeed(store: SqlStore, user: UserIdentity) -> None:
+    conversations = [await store.create_conversation(user.id) for _ in range(CONVERSATIONS)]
+
+    async with asyncio.TaskGroup() as group:
+        for index in range(5 * CONVERSATIONS):
+            conversation = conversations[index % CONVERSATIONS]
+            group.create_task(store.append_messages(user.id, conversation.id, [NewMessage(role="user", content="x")]))
+
+    for conversation in conversations:
+        assert [m.seq for m in await store.list_messages(user.id, conversation.id)] == [1, 2, 3, 4, 5]
+
+
 async def test_an_append_is_two_statements_and_a_listing_one(
-    store: SqlStore, engine: AsyncEngine, user: UserIdentity
+    store: SqlStore, database: Database, user: UserIdentity
 ) -> None:
     conversation = await store.create_conversation(user.id)
     batch = [NewMessage(role="assistant", content="a"), NewMessage(role="tool", content="b", tool_call_id="c")]
 
-    with counting_statements(engine) as appending:
+    with counting_statements(database.sync_engine) as appending:
         await store.append_messages(user.id, conversation.id, batch)
-    with counting_statements(engine) as listing:
+    with counting_statements(database.sync_engine) as listing:
         await store.list_messages(user.id, conversation.id)
 
     assert len(appending) == 2

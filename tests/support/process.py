@@ -1,0 +1,52 @@
+"""Run ``python -m orchestrator`` as a real process, as deployments do, to kill and restart it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+
+from tests.support.service import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_SECONDS = 60.0
+
+
+@asynccontextmanager
+async def orchestrator_process(env: dict[str, str], cwd: Path) -> AsyncGenerator[tuple[subprocess.Popen[bytes], str]]:
+    """Start the service with ``env`` (on top of ours) and wait until it has started; yield it and its URL."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: ASYNC220 - a plain child process the test kills at will
+        [sys.executable, "-m", "orchestrator"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env, "HOST": "127.0.0.1", "PORT": str(port)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+            with anyio.fail_after(START_TIMEOUT_SECONDS):
+                while True:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"the orchestrator exited with {process.returncode} during start-up")
+                    try:
+                        if (await client.get("/health/startup")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await anyio.sleep(0.05)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
