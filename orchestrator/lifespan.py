@@ -18,7 +18,7 @@ from orchestrator.loop.active import ActiveTurns
 from orchestrator.loop.runner import LoopLimits, TurnRunner
 from orchestrator.mcp.registry import McpRegistry
 from orchestrator.mcp.sources import configured_servers
-from orchestrator.memory.db import create_engine, redact_url
+from orchestrator.memory.db import open_database, redact_url
 from orchestrator.memory.migrate import upgrade_database
 from orchestrator.memory.store import SqlStore
 from orchestrator.settings import Settings
@@ -63,11 +63,11 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
     logger.info("migrating database %s", redact_url(database_url))
     await upgrade_database(database_url)
     async with AsyncExitStack() as stack:
-        engine = create_engine(
+        database = open_database(
             database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow
         )
-        stack.push_async_callback(engine.dispose)
-        store = SqlStore(engine)
+        stack.push_async_callback(database.dispose)
+        store = SqlStore(database)
         servers = configured_servers(settings, await store.list_registrations())
         registry = await stack.enter_async_context(
             McpRegistry(servers, tool_result_max_chars=settings.tool_result_max_chars)

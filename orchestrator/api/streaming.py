@@ -36,10 +36,10 @@ class EventStreamResponse(Response):
     def __init__(
         self, producer: Producer, *, on_close: Callable[[], None] | None = None, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(
-            content=None,
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
-        )
+        # Like Starlette's StreamingResponse: no body attribute, so no Content-Length header.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})
         self._producer = producer
         self._on_close = on_close
 

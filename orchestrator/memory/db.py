@@ -1,8 +1,8 @@
 """Connecting to the conversation store's database: SQLite or PostgreSQL.
 
 Two ways in. ``open_database`` gives the store a ``Database`` that runs plain sync operations over a SQLAlchemy
-``Connection``: on PostgreSQL through the asyncpg engine (``run_sync``), on SQLite on one dedicated thread with a
-sync pysqlite connection (aiosqlite would cost a thread hop per DBAPI call, about 1 ms per operation).
+``Connection``: on PostgreSQL through the asyncpg engine's greenlet bridge, on SQLite on one dedicated thread with
+a sync pysqlite connection (aiosqlite costs a thread hop per DBAPI call, about 1 ms per operation).
 ``create_engine`` gives the async engine that migrations, tests and scripts use directly.
 """
 
@@ -95,7 +95,7 @@ def create_engine(
     pool_pre_ping: bool = True,
     echo: bool = False,
 ) -> AsyncEngine:
-    """Create the async engine for ``database_url``.
+    """Create the async engine for ``database_url``: migrations, scripts, tests (the store uses ``open_database``).
 
     SQLite: the database file's directory is created, and every connection runs in WAL mode with foreign keys on
     and a 5 s busy timeout. PostgreSQL: a pool of ``pool_size`` connections plus ``max_overflow``, checked with a

@@ -32,6 +32,7 @@ from orchestrator.memory.types import (
 
 DEFAULT_TITLE = "New conversation"
 
+# Each tuple is in the order of its record's fields: rows become records positionally.
 _CONVERSATION_COLUMNS = (
     Conversation.id,
     Conversation.user_id,
@@ -39,7 +40,6 @@ _CONVERSATION_COLUMNS = (
     Conversation.created_at,
     Conversation.updated_at,
 )
-# In the order of MessageRecord's fields.
 _MESSAGE_COLUMNS = (
     Message.id,
     Message.conversation_id,

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, text, tool_calls
-from tests.orchestrator.api.conftest import test_server_entry
+from tests.orchestrator.api.conftest import stdio_test_server
 from tests.support.process import orchestrator_process
 from tests.support.sse import read_events
 from tests.support.turns import json_turn, new_conversation, stored_messages
@@ -20,7 +20,7 @@ async def test_a_conversation_survives_the_service_being_killed_mid_tool_call(
     tmp_path: Path, database_url: str, openai_server: FakeOpenAIServer, fake_openai: FakeOpenAI
 ) -> None:
     servers = tmp_path / "servers.json"
-    servers.write_text(json.dumps({"mcpServers": {"test": test_server_entry()}}))
+    servers.write_text(json.dumps({"mcpServers": {"test": stdio_test_server()}}))
     env = {
         "OPENAI_API_KEY": openai_server.api_key,
         "OPENAI_BASE_URL": openai_server.base_url,

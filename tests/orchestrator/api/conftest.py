@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 JWT_SECRET = "test-secret-" + "x" * 40
 
 
-def test_server_entry(name: str = "test") -> dict[str, Any]:
+def stdio_test_server(name: str = "test") -> dict[str, Any]:
     """A servers-file entry for the fault-injecting test MCP server over stdio."""
     return {
         "command": sys.executable,
@@ -62,13 +62,13 @@ def make_settings(tmp_path: Path, openai_server: FakeOpenAIServer) -> SettingsFa
 
     def make(servers: dict[str, Any] | None = None, **overrides: Any) -> Settings:
         config = tmp_path / "servers.json"
-        config.write_text(json.dumps({"mcpServers": servers if servers is not None else {"test": test_server_entry()}}))
+        config.write_text(json.dumps({"mcpServers": servers if servers is not None else {"test": stdio_test_server()}}))
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "openai_api_key": openai_server.api_key,
             "openai_base_url": openai_server.base_url,
             "openai_model": "fake-gpt",
-            "openai_max_retries": 1,
+            "openai_max_retries": 2,
             "mcp_config": config,
             "mcp_builtin_servers": False,
             "mcp_tool_timeout_seconds": 10,

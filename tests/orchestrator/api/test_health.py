@@ -10,7 +10,7 @@ from tests.support.turns import new_conversation, stored_messages
 async def test_health_endpoints_report_database_model_and_servers(service: Service) -> None:
     client = service.client
 
-    live, ready, startup = (await client.get(f"/health/{name}") for name in ("live", "ready", "startup"))
+    live, ready, startup = [await client.get(f"/health/{name}") for name in ("live", "ready", "startup")]
     detailed = (await client.get("/health/detailed")).json()
 
     assert (live.status_code, ready.status_code, startup.status_code) == (200, 200, 200)

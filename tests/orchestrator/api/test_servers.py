@@ -6,7 +6,7 @@ import anyio
 
 from tests.fakes.mcp_http import running_http_server
 from tests.fakes.openai_server import FakeOpenAI, text, tool_calls
-from tests.orchestrator.api.conftest import SettingsFactory, test_server_entry
+from tests.orchestrator.api.conftest import SettingsFactory, stdio_test_server
 from tests.support.service import Service, running_service
 from tests.support.turns import json_turn, new_conversation
 
@@ -35,7 +35,7 @@ async def test_servers_and_their_namespaced_tools_are_listed(service: Service) -
 async def test_two_servers_with_the_same_tool_name_get_distinct_tools_that_route_correctly(
     make_settings: SettingsFactory, fake_openai: FakeOpenAI
 ) -> None:
-    servers = {"alpha": test_server_entry("alpha"), "beta": test_server_entry("beta")}
+    servers = {"alpha": stdio_test_server("alpha"), "beta": stdio_test_server("beta")}
     fake_openai.script(tool_calls([("alpha__name", {}), ("beta__name", {})]), text("Both answered."))
     async with running_service(make_settings(servers=servers)) as service:
         conversation = await new_conversation(service.client)

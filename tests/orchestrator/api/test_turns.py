@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import anyio
 import pytest
 
-from tests.fakes.openai_server import FakeOpenAI, cut, error, text, tool_calls
+from tests.fakes.openai_server import FakeOpenAI, cut, echo, error, text, tool_calls
 from tests.orchestrator.api.conftest import SettingsFactory
 from tests.support.service import Service, running_service
 from tests.support.sse import read_events
@@ -187,7 +187,7 @@ async def test_a_model_that_keeps_failing_ends_the_turn_with_an_error_and_keeps_
     assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("assistant", "error")]
     assert messages[0]["content"] == "are you there?"
     # The conversation goes on once the model is back.
-    fake_openai.reset()
+    fake_openai.reset(responder=echo)
     reply = await json_turn(service.client, conversation, "now?")
     assert reply["status"] == "complete"
 
