@@ -16,12 +16,14 @@ class TurnHandle:
     conversation_id: str
     user_id: str
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    released: anyio.Event = field(default_factory=anyio.Event)
     _registry: ActiveTurns | None = None
 
     def release(self) -> None:
         if self._registry is not None:
             self._registry.forget(self)
             self._registry = None
+        self.released.set()
 
 
 class ActiveTurns:
@@ -43,6 +45,9 @@ class ActiveTurns:
     def forget(self, handle: TurnHandle) -> None:
         if self._handles.get(handle.conversation_id) is handle:
             del self._handles[handle.conversation_id]
+
+    def get(self, conversation_id: str) -> TurnHandle | None:
+        return self._handles.get(conversation_id)
 
     def running(self, conversation_id: str) -> bool:
         return conversation_id in self._handles

@@ -33,27 +33,28 @@ async def test_a_conversation_survives_the_service_being_killed_mid_tool_call(
     }
     fake_openai.script(tool_calls([("test__hang", {})]))
 
-    async with orchestrator_process(env, tmp_path) as (process, url):
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            conversation = await new_conversation(client)
-            async with client.stream(
-                "POST",
-                f"/api/conversations/{conversation}/messages",
-                json={"content": "start something long"},
-                headers={"Accept": "text/event-stream"},
-            ) as response:
-                async for event in read_events(response):
-                    if event.event == "tool_call_started":
-                        os.kill(process.pid, signal.SIGKILL)
-                        process.wait()
-                        break
+    async with (
+        orchestrator_process(env, tmp_path) as (process, url),
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        conversation = await new_conversation(client)
+        async with client.stream(
+            "POST",
+            f"/api/conversations/{conversation}/messages",
+            json={"content": "start something long"},
+            headers={"Accept": "text/event-stream"},
+        ) as response:
+            async for event in read_events(response):
+                if event.event == "tool_call_started":
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait()
+                    break
 
     fake_openai.script(text("I am back; the earlier call was interrupted."))
-    async with orchestrator_process(env, tmp_path) as (_, url):
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            before = await stored_messages(client, conversation)
-            reply = await json_turn(client, conversation, "are you still there?")
-            after = await stored_messages(client, conversation)
+    async with orchestrator_process(env, tmp_path) as (_, url), httpx.AsyncClient(base_url=url, timeout=30) as client:
+        before = await stored_messages(client, conversation)
+        reply = await json_turn(client, conversation, "are you still there?")
+        after = await stored_messages(client, conversation)
 
     assert [(m["role"], m["content"]) for m in before[:1]] == [("user", "start something long")]
     assert [m["role"] for m in before] == ["user", "assistant"]

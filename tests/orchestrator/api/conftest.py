@@ -91,4 +91,3 @@ async def service(make_settings: SettingsFactory) -> AsyncGenerator[Service]:
 async def database_url(databases: Databases) -> str:
     """A new empty database on each backend (the service migrates it at start-up)."""
     return await databases.create()
-

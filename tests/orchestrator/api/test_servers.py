@@ -42,7 +42,10 @@ async def test_two_servers_with_the_same_tool_name_get_distinct_tools_that_route
 
         reply = await json_turn(service.client, conversation, "who are you both?")
 
-    assert {call["name"]: call["result"] for call in reply["tool_calls"]} == {"alpha__name": "alpha", "beta__name": "beta"}
+    assert {call["name"]: call["result"] for call in reply["tool_calls"]} == {
+        "alpha__name": "alpha",
+        "beta__name": "beta",
+    }
 
 
 async def test_admins_register_http_servers_at_run_time_and_they_survive_a_restart(

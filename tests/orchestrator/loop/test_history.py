@@ -9,7 +9,14 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def message(seq: int, role: Any, content: str = "", **fields: Any) -> MessageRecord:
     return MessageRecord(
-        id=f"m{seq}", conversation_id="c", seq=seq, role=role, content=content, status="complete", created_at=NOW, **fields
+        id=f"m{seq}",
+        conversation_id="c",
+        seq=seq,
+        role=role,
+        content=content,
+        status="complete",
+        created_at=NOW,
+        **fields,
     )
 
 
