@@ -2,16 +2,16 @@
 
 One turn is: user message -> the model asks for a tool -> the MCP tool answers -> the model's final answer.
 The model is our OpenAI-compatible fake server (zero latency, its own process) and the tool is the test MCP server's
-``echo`` over stdio (zero latency). Both paths use the same two.
+``echo`` over stdio (zero latency). Every path uses the same two.
 
 * floor: the minimal loop anyone would write by hand: the ``openai`` client streaming Chat Completions plus one
   ``mcp`` client session, no HTTP hop, no persistence.
-* orchestrator: ``python -m orchestrator`` in its own process, turns posted to ``/api/conversations/{id}/messages``
-  (JSON reply), every step stored in SQLite or PostgreSQL.
+* orchestrator: ``python -m orchestrator`` in its own process (one per database, all running at once), turns
+  posted to ``/api/conversations/{id}/messages`` (JSON reply), every step stored in SQLite or PostgreSQL.
 
-It prints p50/p99 per turn and turns/s at each concurrency, and the ratios against the floor measured in the same
-run. Targets: per-turn p50 within 1.3x the floor at concurrency 1, and at least 0.77x the floor's throughput at
-concurrency 16.
+The paths are measured in alternating rounds within one run, so the machine's drift hits them alike. It prints
+p50/p99 per turn and turns/s at each concurrency, and the ratios against the floor. Targets: per-turn p50 within
+1.3x the floor at concurrency 1, and at least 0.77x the floor's throughput at concurrency 16.
 
     python bench/turns.py                         # SQLite and PostgreSQL, concurrency 1 and 16
     python bench/turns.py --backends sqlite --turns 50 --concurrency 1 16
@@ -193,9 +193,13 @@ async def floor_turn(client: openai.AsyncOpenAI, session: Client, tools: list[Ch
             messages.append({"role": "tool", "tool_call_id": call["id"], "content": text})
 
 
-async def run_floor(base_url: str, concurrencies: list[int], turns: int, warmup: int) -> list[Result]:
+TurnFactory = Callable[[int], Awaitable[Callable[[int], Awaitable[None]]]]
+"""Given a number of turns, prepare them (untimed) and return the function that runs turn ``i``."""
+
+
+@contextlib.asynccontextmanager
+async def floor_path(base_url: str) -> AsyncGenerator[TurnFactory]:
     client = openai.AsyncOpenAI(api_key=DEFAULT_API_KEY, base_url=base_url, max_retries=0)
-    results: list[Result] = []
     async with Client(tool_server()) as session:
         listed = await session.list_tools()
         tools: list[ChatCompletionToolParam] = [
@@ -209,16 +213,15 @@ async def run_floor(base_url: str, concurrencies: list[int], turns: int, warmup:
             }
             for tool in listed.tools
         ]
-        for _ in range(warmup):
-            await floor_turn(client, session, tools)
-        for concurrency in concurrencies:
 
+        async def prepare(_count: int) -> Callable[[int], Awaitable[None]]:
             async def turn(_index: int) -> None:
                 await floor_turn(client, session, tools)
 
-            results.append(await measure("floor", "-", concurrency, turns * max(1, concurrency // 4), turn))
+            return turn
+
+        yield prepare
     await client.close()
-    return results
 
 
 # --- the orchestrator ----------------------------------------------------------------------------------------------
@@ -294,15 +297,16 @@ async def orchestrator(base_url: str, database_url: str, data_dir: Path) -> Asyn
             process.kill()
 
 
-async def run_orchestrator(url: str, backend: str, concurrencies: list[int], turns: int, warmup: int) -> list[Result]:
+@contextlib.asynccontextmanager
+async def orchestrator_path(url: str) -> AsyncGenerator[TurnFactory]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    results: list[Result] = []
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
 
         async def new_conversation() -> str:
             response = await http.post("/api/conversations", json={"title": "bench"})
             response.raise_for_status()
-            return response.json()["id"]
+            conversation_id: str = response.json()["id"]
+            return conversation_id
 
         async def post_turn(conversation_id: str) -> None:
             response = await http.post(
@@ -315,17 +319,40 @@ async def run_orchestrator(url: str, backend: str, concurrencies: list[int], tur
             if reply["status"] != "complete" or len(reply["tool_calls"]) != 1:
                 raise RuntimeError(f"unexpected reply: {reply}")
 
-        for _ in range(warmup):
-            await post_turn(await new_conversation())
-        for concurrency in concurrencies:
-            count = turns * max(1, concurrency // 4)
+        async def prepare(count: int) -> Callable[[int], Awaitable[None]]:
             # Each turn gets a fresh conversation, made before the clock starts, so history never grows.
             conversations = [await new_conversation() for _ in range(count)]
 
-            async def turn(index: int, conversations: list[str] = conversations) -> None:
+            async def turn(index: int) -> None:
                 await post_turn(conversations[index])
 
-            results.append(await measure("orchestrator", backend, concurrency, count, turn))
+            return turn
+
+        yield prepare
+
+
+async def run_interleaved(
+    paths: dict[tuple[str, str], TurnFactory], concurrencies: list[int], turns: int, rounds: int, warmup: int
+) -> list[Result]:
+    """Measure every path in alternating rounds, so drift on a noisy machine hits them all alike."""
+    for prepare in paths.values():
+        run = await prepare(warmup)
+        for index in range(warmup):
+            await run(index)
+    results: list[Result] = []
+    for concurrency in concurrencies:
+        per_round = max(1, turns * max(1, concurrency // 4) // rounds)
+        latencies: dict[tuple[str, str], list[float]] = {key: [] for key in paths}
+        wall: dict[tuple[str, str], float] = dict.fromkeys(paths, 0.0)
+        for round_index in range(rounds):
+            keys = list(paths)
+            keys = keys[round_index % len(keys) :] + keys[: round_index % len(keys)]
+            for key in keys:
+                run = await paths[key](per_round)
+                result = await measure(key[0], key[1], concurrency, per_round, run)
+                latencies[key] += result.latencies
+                wall[key] += result.wall_seconds
+        results += [Result(key[0], key[1], concurrency, latencies[key], wall[key]) for key in paths]
     return results
 
 
@@ -377,32 +404,29 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 16])
     parser.add_argument("--turns", type=int, default=200, help="turns at concurrency 1 (x concurrency/4 above)")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per concurrency")
     parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
-    with fake_model() as base_url:
-        floor = await run_floor(base_url, args.concurrency, args.turns, args.warmup)
-        results: list[Result] = []
-        for backend in args.backends:
-            with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-                data_dir = Path(tmp)
-                async with contextlib.AsyncExitStack() as stack:
-                    if backend == "sqlite":
-                        database_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
-                    else:
-                        database_url = await stack.enter_async_context(postgres_database(args.postgres))
-                    url = await stack.enter_async_context(orchestrator(base_url, database_url, data_dir))
-                    results += await run_orchestrator(url, backend, args.concurrency, args.turns, args.warmup)
-        # The floor again, after the orchestrator runs, so drift on a noisy machine shows up in the figures.
-        floor_after = await run_floor(base_url, args.concurrency, args.turns, 0)
-    best_floor = [
-        min(pair, key=lambda result: result.p50_ms)
-        if pair[0].concurrency == 1
-        else max(pair, key=lambda result: result.turns_per_second)
-        for pair in zip(floor, floor_after, strict=True)
-    ]
-    rows = report(best_floor, results)
+    with fake_model() as base_url, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        async with contextlib.AsyncExitStack() as stack:
+            paths: dict[tuple[str, str], TurnFactory] = {
+                ("floor", "-"): await stack.enter_async_context(floor_path(base_url))
+            }
+            for backend in args.backends:
+                data_dir = Path(tmp) / backend
+                data_dir.mkdir()
+                if backend == "sqlite":
+                    database_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
+                else:
+                    database_url = await stack.enter_async_context(postgres_database(args.postgres))
+                url = await stack.enter_async_context(orchestrator(base_url, database_url, data_dir))
+                paths[("orchestrator", backend)] = await stack.enter_async_context(orchestrator_path(url))
+            results = await run_interleaved(paths, args.concurrency, args.turns, args.rounds, args.warmup)
+    floor = [result for result in results if result.path == "floor"]
+    others = [result for result in results if result.path != "floor"]
+    rows = report(floor, others)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -11,7 +11,7 @@ from orchestrator.errors import PermissionDenied
 from orchestrator.lifespan import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.assistant
     return state
 
@@ -30,7 +30,7 @@ async def get_caller(state: State, authorization: Annotated[str | None, Header()
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
-def get_admin(caller: CurrentCaller) -> Caller:
+async def get_admin(caller: CurrentCaller) -> Caller:
     if not caller.is_admin:
         raise PermissionDenied("only admins (ADMIN_USERS) may change the MCP servers")
     return caller

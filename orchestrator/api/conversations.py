@@ -46,7 +46,7 @@ _errors: dict[int | str, dict[str, Any]] = {
 }
 
 
-def conversation_id(conversation_id: str) -> str:
+async def conversation_id(conversation_id: str) -> str:
     """Any id that is not one of ours is simply not found (never a database error)."""
     try:
         return str(uuid.UUID(conversation_id))

@@ -198,6 +198,7 @@ class _Turn:
                     completion_tokens=step.usage.completion_tokens,
                 )
             ],
+            durable=False,  # intermediate step: the turn's final reply makes it durable
         )
         self.step_text = []
         messages.append(
@@ -275,6 +276,7 @@ class _Turn:
                     duration_ms=duration_ms,
                 )
             ],
+            durable=False,  # intermediate step: the turn's final reply makes it durable
         )
         return duration_ms
 
@@ -332,9 +334,14 @@ def _parse_arguments(call: ModelToolCall) -> dict[str, Any]:
 
 
 async def _persist(
-    store: ConversationStore, user_id: str, conversation_id: str, messages: Sequence[NewMessage]
+    store: ConversationStore,
+    user_id: str,
+    conversation_id: str,
+    messages: Sequence[NewMessage],
+    *,
+    durable: bool = True,
 ) -> list[MessageRecord]:
-    return await _shielded(store.append_messages(user_id, conversation_id, messages))
+    return await _shielded(store.append_messages(user_id, conversation_id, messages, durable=durable))
 
 
 async def _shielded(write: Awaitable[_T]) -> _T:

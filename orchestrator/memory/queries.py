@@ -156,6 +156,34 @@ _RESERVE_SEQ_AND_NAME = (
     .returning(Conversation.next_seq)
 )
 
+
+# PostgreSQL runs a one-message append, and the start of a turn, as ONE statement: data-modifying CTEs execute
+# atomically in autocommit, saving the BEGIN/COMMIT and the extra round trips of the portable transaction (each
+# round trip is a wake-up of the database backend). SQLite cannot put an UPDATE in a CTE, nor needs to: its
+# statements cost microseconds in-process.
+def _reserved(values: dict[str, Any]) -> Any:
+    return (
+        update(Conversation)
+        .where(_OWNED_CONVERSATION)
+        .values(values)
+        .returning((Conversation.next_seq - bindparam("count")).label("seq"))
+        .cte("reserved")
+    )
+
+
+def _insert_at_reserved_seq(reserved: Any) -> Any:
+    columns = list(_MESSAGE_COLUMNS)
+    values = [
+        reserved.c.seq if column.key == "seq" else bindparam(f"m_{column.key}", type_=column.type) for column in columns
+    ]
+    return insert(Message).from_select([column.key for column in columns], select(*values))
+
+
+_PG_RESERVED = _reserved(_RESERVE_VALUES)
+_PG_APPEND_ONE: Executable = _insert_at_reserved_seq(_PG_RESERVED).returning(Message.seq)
+_PG_RESERVED_AND_NAMED = _reserved(_RESERVE_VALUES | {"title": _FIRST_TITLE})
+_PG_APPEND_ONE_AND_NAME: Executable = _insert_at_reserved_seq(_PG_RESERVED_AND_NAMED).returning(Message.seq)
+
 _LIST_SERVERS = select(*_SERVER_COLUMNS).order_by(McpServer.id)
 _DELETE_SERVER = delete(McpServer).where(McpServer.id == bindparam("server"))
 _PING = text("SELECT 1")
@@ -247,6 +275,44 @@ def append_messages(
     ]
     connection.execute(_INSERT_MESSAGES, [_message_row(record) for record in records])
     return records
+
+
+def append_one_postgres(
+    connection: Connection, user_id: str, conversation_id: str, message: NewMessage, now: datetime
+) -> MessageRecord:
+    """One statement, atomic on its own (PostgreSQL only). Raises: ConversationNotFound."""
+    record = _new_message_record(message, conversation_id, seq=0, created_at=now)
+    parameters = {"conversation": conversation_id, "owner": user_id, "count": 1, "now": now}
+    parameters |= {f"m_{key}": value for key, value in _message_row(record).items() if key != "seq"}
+    seq: int | None = connection.execute(_PG_APPEND_ONE, parameters).scalar_one_or_none()
+    if seq is None:
+        raise ConversationNotFound(conversation_id)
+    return dataclasses.replace(record, seq=seq)
+
+
+def start_turn_postgres(
+    connection: Connection,
+    user_id: str,
+    conversation_id: str,
+    message: NewMessage,
+    now: datetime,
+    *,
+    title: str | None,
+) -> tuple[list[MessageRecord], MessageRecord]:
+    """``start_turn`` as two statements, each atomic on its own (PostgreSQL only). Raises: ConversationNotFound.
+
+    The history is read by a second statement on purpose: under READ COMMITTED it takes a fresh snapshot, so it
+    sees every message whose ``seq`` was reserved before ours (the reserving UPDATE waited for their commits).
+    """
+    record = _new_message_record(message, conversation_id, seq=0, created_at=now)
+    parameters = {"conversation": conversation_id, "owner": user_id, "count": 1, "now": now}
+    parameters |= {"first_title": title if title is not None else DEFAULT_TITLE}
+    parameters |= {f"m_{key}": value for key, value in _message_row(record).items() if key != "seq"}
+    seq: int | None = connection.execute(_PG_APPEND_ONE_AND_NAME, parameters).scalar_one_or_none()
+    if seq is None:
+        raise ConversationNotFound(conversation_id)
+    rows = connection.execute(_HISTORY, {"conversation": conversation_id, "before": seq})
+    return [_message(row) for row in rows], dataclasses.replace(record, seq=seq)
 
 
 def start_turn(

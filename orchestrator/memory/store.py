@@ -42,6 +42,7 @@ class SqlStore:
 
     def __init__(self, database: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._database = database
+        self._postgres = database.dialect == "postgresql"
         self._clock = clock
 
     # --- users ---------------------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ class SqlStore:
         return await self._database.run(lambda connection: queries.list_messages(connection, user_id, conversation_id))
 
     async def append_messages(
-        self, user_id: str, conversation_id: str, messages: Sequence[NewMessage]
+        self, user_id: str, conversation_id: str, messages: Sequence[NewMessage], *, durable: bool = True
     ) -> list[MessageRecord]:
         """Append messages in one transaction, giving them the next ``seq`` numbers, and touch ``updated_at``.
 
@@ -109,6 +110,13 @@ class SqlStore:
             await self.get_conversation(user_id, conversation_id)
             return []
         now = self._clock()
+        if self._postgres and len(messages) == 1:
+            [message] = messages
+            record = await self._database.run(
+                lambda connection: queries.append_one_postgres(connection, user_id, conversation_id, message, now),
+                relaxed=not durable,
+            )
+            return [record]
         return await self._database.run_in_transaction(
             lambda connection: queries.append_messages(connection, user_id, conversation_id, messages, now)
         )
@@ -125,6 +133,12 @@ class SqlStore:
         Raises: ConversationNotFound.
         """
         now = self._clock()
+        if self._postgres:
+            return await self._database.run(
+                lambda connection: queries.start_turn_postgres(
+                    connection, user_id, conversation_id, message, now, title=title
+                )
+            )
         return await self._database.run_in_transaction(
             lambda connection: queries.start_turn(connection, user_id, conversation_id, message, now, title=title)
         )

@@ -121,9 +121,13 @@ class ConversationStore(Protocol):
         ...
 
     async def append_messages(
-        self, user_id: str, conversation_id: str, messages: Sequence[NewMessage]
+        self, user_id: str, conversation_id: str, messages: Sequence[NewMessage], *, durable: bool = True
     ) -> list[MessageRecord]:
         """Append messages in one transaction, giving them the next ``seq`` numbers, and touch ``updated_at``.
+
+        ``durable=False`` is for the intermediate steps of a turn: the write is visible at once and survives a
+        crash of this process, but the database may acknowledge it before it reaches the disk (it gets there
+        with the turn's next durable write, or within a fraction of a second).
 
         Raises: ConversationNotFound.
         """

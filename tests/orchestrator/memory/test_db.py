@@ -17,7 +17,8 @@ from orchestrator.memory.db import (
 )
 from orchestrator.memory.models import Base, User
 from orchestrator.memory.store import SqlStore
-from orchestrator.memory.types import NewMessage
+from orchestrator.memory.types import NewMessage, UserIdentity
+from tests.orchestrator.memory.support import POSTGRES_URL
 
 SQLITE_PRAGMAS = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
 EXPECTED_PRAGMAS = {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 5000}
@@ -178,3 +179,24 @@ async def test_an_in_memory_sqlite_engine_is_shared_by_every_connection() -> Non
             assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_relaxed_postgresql_writes_do_not_wait_for_the_disk_and_others_do() -> None:
+    database = open_database(POSTGRES_URL, pool_size=1, max_overflow=0)
+    try:
+        show = text("SHOW synchronous_commit")
+        relaxed = await database.run(lambda connection: connection.execute(show).scalar_one(), relaxed=True)
+        durable = await database.run(lambda connection: connection.execute(show).scalar_one())
+    finally:
+        await database.dispose()
+
+    assert (relaxed, durable) == ("off", "on")
+
+
+async def test_an_intermediate_step_is_visible_at_once(store: SqlStore, user: UserIdentity) -> None:
+    conversation = await store.create_conversation(user.id)
+
+    [step] = await store.append_messages(user.id, conversation.id, [NewMessage(role="assistant")], durable=False)
+
+    assert await store.list_messages(user.id, conversation.id) == [step]

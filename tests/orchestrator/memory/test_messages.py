@@ -157,6 +157,18 @@ async def test_an_append_is_two_statements_and_a_listing_one(
     assert len(listing) == 1
 
 
+async def test_a_single_message_is_appended_in_one_statement_on_postgresql(
+    store: SqlStore, database: Database, user: UserIdentity
+) -> None:
+    conversation = await store.create_conversation(user.id)
+
+    with counting_statements(database.sync_engine) as appending:
+        [record] = await store.append_messages(user.id, conversation.id, [NewMessage(role="assistant", content="a")])
+
+    assert len(appending) == (1 if database.dialect == "postgresql" else 2)
+    assert (await store.list_messages(user.id, conversation.id)) == [record]
+
+
 async def test_naive_timestamps_are_taken_as_utc(store: SqlStore, user: UserIdentity) -> None:
     conversation = await store.create_conversation(user.id)
     naive = datetime(2026, 5, 1, 8, 0)
