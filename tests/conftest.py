@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, echo
 
@@ -22,3 +25,22 @@ def fake_openai(openai_server: FakeOpenAIServer) -> FakeOpenAI:
     fake.reset(responder=echo)
     fake.validate = True
     return fake
+
+
+def _postgres_reachable() -> bool:
+    url = make_url(os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    try:
+        with socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ALLOW_SKIP_POSTGRES=1 (never in CI) and no PostgreSQL server, skip the tests that need one."""
+    if os.environ.get("ALLOW_SKIP_POSTGRES") != "1" or os.environ.get("CI") or _postgres_reachable():
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL is unreachable and ALLOW_SKIP_POSTGRES=1")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
