@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import anyio
 
@@ -88,7 +88,7 @@ class TurnRunner:
 
     async def run(self, started: StartedTurn, emit: Emit) -> MessageEnd:
         """Run the loop to a reply for a started turn, emitting events as it goes, and return how it ended."""
-        turn = _Turn(self, started.user, started.conversation_id, emit)
+        turn = _Turn(self._model, self._tools, self._store, self._limits, started, emit)
         return await turn.run(started.history, started.user_message)
 
 
@@ -103,13 +103,21 @@ class StartedTurn:
 class _Turn:
     """The state of one running turn."""
 
-    def __init__(self, runner: TurnRunner, user: UserIdentity, conversation_id: str, emit: Emit) -> None:
-        self.model = runner._model  # pyright: ignore[reportPrivateUsage]
-        self.tools = runner._tools  # pyright: ignore[reportPrivateUsage]
-        self.store = runner._store  # pyright: ignore[reportPrivateUsage]
-        self.limits = runner._limits  # pyright: ignore[reportPrivateUsage]
-        self.user = user
-        self.conversation_id = conversation_id
+    def __init__(
+        self,
+        model: ChatModel,
+        tools: ToolSource,
+        store: ConversationStore,
+        limits: LoopLimits,
+        started: StartedTurn,
+        emit: Emit,
+    ) -> None:
+        self.model = model
+        self.tools = tools
+        self.store = store
+        self.limits = limits
+        self.user = started.user
+        self.conversation_id = started.conversation_id
         self.emit = emit
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -328,9 +336,13 @@ def _parse_arguments(call: ModelToolCall) -> dict[str, Any]:
         raise ToolArgumentsInvalid(
             call.name, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
         ) from None
-    if not isinstance(value, dict):
+    if not _is_json_object(value):
         raise ToolArgumentsInvalid(call.name, "arguments must be a JSON object")
-    return value  # pyright: ignore[reportUnknownVariableType]
+    return value
+
+
+def _is_json_object(value: object) -> TypeGuard[dict[str, Any]]:
+    return isinstance(value, dict)
 
 
 async def _persist(

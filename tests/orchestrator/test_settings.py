@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ConfigurationError
-from orchestrator.settings import load_settings
+from orchestrator.settings import Settings, load_settings
 
 
 def test_defaults_run_on_embedded_sqlite_without_a_model(tmp_path: Path) -> None:
@@ -74,3 +74,14 @@ def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
 
     assert settings.openai_max_tokens is None
     assert not settings.model_configured
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    documented = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and line.lstrip("# ")[:1].isupper()
+    }
+
+    assert {name.upper() for name in Settings.model_fields} <= documented
