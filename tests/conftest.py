@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, echo
+from tests.orchestrator.memory.support import Backend, Databases, connect_to_postgres
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,22 @@ def fake_openai(openai_server: FakeOpenAIServer) -> FakeOpenAI:
     fake.reset(responder=echo)
     fake.validate = True
     return fake
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def databases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncGenerator[Databases]:
+    """Makes empty databases on each backend (tests using it run once per backend); drops them at the end."""
+    backend: Backend = request.param
+    admin = await connect_to_postgres() if backend == "postgresql" else None
+    databases = Databases(backend, tmp_path_factory.mktemp(backend), admin)
+    try:
+        yield databases
+    finally:
+        await databases.drop_all()
+        if admin is not None:
+            await admin.dispose()
 
 
 def _postgres_reachable() -> bool:

@@ -281,12 +281,26 @@ def append_one_postgres(
     connection: Connection, user_id: str, conversation_id: str, message: NewMessage, now: datetime
 ) -> MessageRecord:
     """One statement, atomic on its own (PostgreSQL only). Raises: ConversationNotFound."""
+    record, parameters = _one_message(user_id, conversation_id, message, now)
+    return _insert_one(connection, _PG_APPEND_ONE, record, parameters)
+
+
+def _one_message(
+    user_id: str, conversation_id: str, message: NewMessage, now: datetime
+) -> tuple[MessageRecord, dict[str, Any]]:
+    """The record of a message about to be appended (its ``seq`` still unknown) and the statement's parameters."""
     record = _new_message_record(message, conversation_id, seq=0, created_at=now)
     parameters = {"conversation": conversation_id, "owner": user_id, "count": 1, "now": now}
     parameters |= {f"m_{key}": value for key, value in _message_row(record).items() if key != "seq"}
-    seq: int | None = connection.execute(_PG_APPEND_ONE, parameters).scalar_one_or_none()
+    return record, parameters
+
+
+def _insert_one(
+    connection: Connection, statement: Executable, record: MessageRecord, parameters: dict[str, Any]
+) -> MessageRecord:
+    seq: int | None = connection.execute(statement, parameters).scalar_one_or_none()
     if seq is None:
-        raise ConversationNotFound(conversation_id)
+        raise ConversationNotFound(record.conversation_id)
     return dataclasses.replace(record, seq=seq)
 
 
@@ -304,15 +318,11 @@ def start_turn_postgres(
     The history is read by a second statement on purpose: under READ COMMITTED it takes a fresh snapshot, so it
     sees every message whose ``seq`` was reserved before ours (the reserving UPDATE waited for their commits).
     """
-    record = _new_message_record(message, conversation_id, seq=0, created_at=now)
-    parameters = {"conversation": conversation_id, "owner": user_id, "count": 1, "now": now}
-    parameters |= {"first_title": title if title is not None else DEFAULT_TITLE}
-    parameters |= {f"m_{key}": value for key, value in _message_row(record).items() if key != "seq"}
-    seq: int | None = connection.execute(_PG_APPEND_ONE_AND_NAME, parameters).scalar_one_or_none()
-    if seq is None:
-        raise ConversationNotFound(conversation_id)
-    rows = connection.execute(_HISTORY, {"conversation": conversation_id, "before": seq})
-    return [_message(row) for row in rows], dataclasses.replace(record, seq=seq)
+    record, parameters = _one_message(user_id, conversation_id, message, now)
+    parameters["first_title"] = title if title is not None else DEFAULT_TITLE
+    record = _insert_one(connection, _PG_APPEND_ONE_AND_NAME, record, parameters)
+    rows = connection.execute(_HISTORY, {"conversation": conversation_id, "before": record.seq})
+    return [_message(row) for row in rows], record
 
 
 def start_turn(

@@ -1,3 +1,3 @@
-from tests.orchestrator.api.conftest import database_url, databases, make_settings
+from tests.orchestrator.api.conftest import database_url, make_settings
 
-__all__ = ["database_url", "databases", "make_settings"]
+__all__ = ["database_url", "make_settings"]

@@ -12,8 +12,7 @@ import httpx
 from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, text, tool_calls
 from tests.orchestrator.api.conftest import stdio_test_server
 from tests.support.process import orchestrator_process
-from tests.support.sse import read_events
-from tests.support.turns import json_turn, new_conversation, stored_messages
+from tests.support.turns import json_turn, new_conversation, open_stream, stored_messages
 
 
 async def test_a_conversation_survives_the_service_being_killed_mid_tool_call(
@@ -38,13 +37,8 @@ async def test_a_conversation_survives_the_service_being_killed_mid_tool_call(
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
         conversation = await new_conversation(client)
-        async with client.stream(
-            "POST",
-            f"/api/conversations/{conversation}/messages",
-            json={"content": "start something long"},
-            headers={"Accept": "text/event-stream"},
-        ) as response:
-            async for event in read_events(response):
+        async with open_stream(client, conversation, "start something long") as events:
+            async for event in events:
                 if event.event == "tool_call_started":
                     os.kill(process.pid, signal.SIGKILL)
                     process.wait()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -16,10 +18,11 @@ async def new_conversation(client: httpx.AsyncClient, headers: dict[str, str] | 
     return conversation_id
 
 
-async def stream_turn(
+@asynccontextmanager
+async def open_stream(
     client: httpx.AsyncClient, conversation_id: str, content: str, headers: dict[str, str] | None = None
-) -> list[Event]:
-    """Post a message asking for a stream and read every event until the stream ends."""
+) -> AsyncGenerator[AsyncIterator[Event]]:
+    """Post a message asking for a stream; yield its events as they come (leaving the block disconnects)."""
     async with client.stream(
         "POST",
         f"/api/conversations/{conversation_id}/messages",
@@ -28,7 +31,15 @@ async def stream_turn(
     ) as response:
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
-        return [event async for event in read_events(response)]
+        yield read_events(response)
+
+
+async def stream_turn(
+    client: httpx.AsyncClient, conversation_id: str, content: str, headers: dict[str, str] | None = None
+) -> list[Event]:
+    """Post a message asking for a stream and read every event until the stream ends."""
+    async with open_stream(client, conversation_id, content, headers) as events:
+        return [event async for event in events]
 
 
 async def json_turn(

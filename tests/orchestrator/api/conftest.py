@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.settings import Settings, load_settings
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.orchestrator.memory.support import Backend, Databases, connect_to_postgres
+from tests.orchestrator.memory.support import Databases
 from tests.support.service import Service, running_service
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -35,21 +35,6 @@ def bearer(user_id: str, *, name: str | None = None) -> dict[str, str]:
     if name:
         claims["name"] = name
     return {"Authorization": "Bearer " + jwt.encode(claims, JWT_SECRET, algorithm="HS256")}
-
-
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def databases(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncGenerator[Databases]:
-    backend: Backend = request.param
-    admin = await connect_to_postgres() if backend == "postgresql" else None
-    databases = Databases(backend, tmp_path_factory.mktemp("api-db"), admin)
-    try:
-        yield databases
-    finally:
-        await databases.drop_all()
-        if admin is not None:
-            await admin.dispose()
 
 
 class SettingsFactory(Protocol):

@@ -11,8 +11,7 @@ import pytest
 from tests.fakes.openai_server import FakeOpenAI, cut, echo, error, text, tool_calls
 from tests.orchestrator.api.conftest import SettingsFactory
 from tests.support.service import Service, running_service
-from tests.support.sse import read_events
-from tests.support.turns import json_turn, names, new_conversation, stored_messages, stream_turn
+from tests.support.turns import json_turn, names, new_conversation, open_stream, stored_messages, stream_turn
 
 
 async def test_a_streamed_turn_calls_the_tool_then_answers(service: Service, fake_openai: FakeOpenAI) -> None:
@@ -219,13 +218,8 @@ async def test_stop_cancels_the_tool_call_and_leaves_a_conversation_that_continu
     conversation = await new_conversation(service.client)
     seen: list[str] = []
 
-    async with service.client.stream(
-        "POST",
-        f"/api/conversations/{conversation}/messages",
-        json={"content": "wait forever"},
-        headers={"Accept": "text/event-stream"},
-    ) as response:
-        async for event in read_events(response):
+    async with open_stream(service.client, conversation, "wait forever") as events:
+        async for event in events:
             seen.append(event.event)
             if event.event == "tool_call_started":
                 stop = await service.client.post(f"/api/conversations/{conversation}/stop")
@@ -247,13 +241,8 @@ async def test_a_second_message_while_a_reply_runs_is_refused(service: Service, 
     fake_openai.script(tool_calls([("test__hang", {})]))
     conversation = await new_conversation(service.client)
 
-    async with service.client.stream(
-        "POST",
-        f"/api/conversations/{conversation}/messages",
-        json={"content": "first"},
-        headers={"Accept": "text/event-stream"},
-    ) as response:
-        async for event in read_events(response):
+    async with open_stream(service.client, conversation, "first") as events:
+        async for event in events:
             if event.event == "tool_call_started":
                 second = await service.client.post(f"/api/conversations/{conversation}/messages", json={"content": "2"})
                 assert (second.status_code, second.json()["code"]) == (409, "conflict")
@@ -264,13 +253,8 @@ async def test_a_client_that_disconnects_cancels_its_turn(service: Service, fake
     fake_openai.script(tool_calls([("test__hang", {})]))
     conversation = await new_conversation(service.client)
 
-    async with service.client.stream(
-        "POST",
-        f"/api/conversations/{conversation}/messages",
-        json={"content": "then leave"},
-        headers={"Accept": "text/event-stream"},
-    ) as response:
-        async for event in read_events(response):
+    async with open_stream(service.client, conversation, "then leave") as events:
+        async for event in events:
             if event.event == "tool_call_started":
                 break
     handle = service.state.turns.get(conversation)

@@ -16,22 +16,7 @@ from orchestrator.memory.db import Database, open_database
 from orchestrator.memory.migrate import upgrade_database
 from orchestrator.memory.store import SqlStore
 from orchestrator.memory.types import UserIdentity
-from tests.orchestrator.memory.support import Backend, Databases, TickingClock, connect_to_postgres
-
-
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def databases(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Databases]:
-    backend: Backend = request.param
-    admin = await connect_to_postgres() if backend == "postgresql" else None
-    databases = Databases(backend, tmp_path_factory.mktemp("memory"), admin)
-    try:
-        yield databases
-    finally:
-        await databases.drop_all()
-        if admin is not None:
-            await admin.dispose()
+from tests.orchestrator.memory.support import Databases, TickingClock
 
 
 @pytest.fixture
