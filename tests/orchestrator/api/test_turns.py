@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import anyio
 import pytest
 
-from tests.fakes.openai_server import FakeOpenAI, cut, echo, error, text, tool_calls
+from tests.fakes.openai_server import FakeOpenAI, cut, echo, error, hang, text, tool_calls
 from tests.orchestrator.api.conftest import SettingsFactory
 from tests.support.service import Service, running_service
 from tests.support.turns import json_turn, names, new_conversation, open_stream, stored_messages, stream_turn
@@ -281,3 +281,25 @@ async def test_clients_that_do_not_ask_for_a_stream_get_the_finished_reply(
     reply = response.json()
     assert (response.status_code, reply["status"], reply["content"]) == (200, "complete", "Three.")
     assert [(c["name"], c["result"], c["is_error"]) for c in reply["tool_calls"]] == [("test__add", "3.0", False)]
+
+
+async def test_stop_cancels_the_model_stream_and_keeps_what_arrived(service: Service, fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(
+        hang(60, then=text("Half of this arrives, then the model stalls.", chunk_size=5), after_chunks=3)
+    )
+    conversation = await new_conversation(service.client)
+    received: list[str] = []
+    end: dict[str, object] = {}
+
+    async with open_stream(service.client, conversation, "talk slowly") as events:
+        async for event in events:
+            if event.event == "token":
+                received.append(event.data["text"])
+                if len(received) == 2:
+                    assert (await service.client.post(f"/api/conversations/{conversation}/stop")).json()["stopped"]
+            if event.event == "message_end":
+                end = event.data
+
+    assert end["status"] == "incomplete"
+    stored = (await stored_messages(service.client, conversation))[-1]
+    assert (stored["role"], stored["status"], stored["content"]) == ("assistant", "incomplete", "".join(received))
