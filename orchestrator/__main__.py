@@ -9,17 +9,19 @@ import uvicorn
 from orchestrator.app import create_app
 from orchestrator.errors import ConfigurationError
 from orchestrator.logs import configure_logging
+from orchestrator.mcp.sources import configured_servers
 from orchestrator.settings import load_settings
 
 
 def main() -> None:
     try:
         settings = load_settings()
+        configured_servers(settings)  # a broken servers file is a settings problem: report it before starting
     except ConfigurationError as exc:
         print("The orchestrator cannot start because of its settings:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
-        print("See .env.example for every setting.", file=sys.stderr)
+        print("See .env.example and docs/configuration.md.", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_level, json_lines=settings.environment == "production")
     uvicorn.run(

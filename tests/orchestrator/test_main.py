@@ -19,3 +19,20 @@ def test_invalid_settings_stop_start_up_naming_each_problem(tmp_path: Path) -> N
     problems = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("- ")]
     assert sorted(problem.split(":")[0] for problem in problems) == ["- JWT_SECRET_KEY", "- PORT"]
     assert not (tmp_path / "x").exists()
+
+
+def test_a_broken_servers_file_stops_start_up_naming_each_problem(tmp_path: Path) -> None:
+    servers = tmp_path / "servers.json"
+    servers.write_text(
+        '{"mcpServers": {"a": {"args": ["x"]}, "b": {"url": "ftp://nope"}, "c": {"command": "x", "tyop": 1}}}'
+    )
+    env = {**os.environ, "MCP_CONFIG": str(servers), "DATA_DIR": str(tmp_path / "data")}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+    problems = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("- ")]
+    assert result.returncode == 2
+    assert len(problems) == 3
+    assert all(any(f"mcpServers.{name}" in problem for problem in problems) for name in "abc")
