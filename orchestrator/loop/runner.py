@@ -123,6 +123,7 @@ class _Turn:
         self.completion_tokens = 0
         self.iterations = 0
         self.step_text: list[str] = []
+        self.started = time.monotonic()
 
     async def run(self, history: Sequence[MessageRecord], user_message: MessageRecord) -> MessageEnd:
         messages: list[dict[str, Any]] = []
@@ -323,6 +324,19 @@ class _Turn:
             completion_tokens=self.completion_tokens,
             tool_iterations=self.iterations,
             reason=reason,
+        )
+        logger.info(
+            "turn finished: %s",
+            status,
+            extra={
+                "conversation_id": self.conversation_id,
+                "status": status,
+                "code": code,
+                "tool_iterations": self.iterations,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "duration_ms": int((time.monotonic() - self.started) * 1000),
+            },
         )
         await self.emit(end)
         return end
