@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -169,7 +170,7 @@ async def post_message(
             if handle.scope.cancelled_caught:
                 await emit_to.send(_stopped())
         except OrchestratorError as exc:
-            await emit_to.send(TurnError(type(exc).__name__, str(exc)))
+            await emit_to.send(TurnError(_error_code(exc), str(exc)))
         except Exception:  # the stream's top level: report and log, never a silent broken stream
             logger.exception("turn failed", extra={"conversation_id": conversation_id})
             await emit_to.send(TurnError("internal_error", "the reply failed because of an internal error"))
@@ -180,6 +181,11 @@ async def post_message(
         return await _json_reply(state, started, handle.scope)
     finally:
         handle.release()
+
+
+def _error_code(exc: OrchestratorError) -> str:
+    """``ToolCallFailed`` -> ``tool_call_failed``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
 def _stopped() -> MessageEnd:
@@ -213,5 +219,6 @@ async def _json_reply(state: State, started: StartedTurn, scope: CancelScope) ->
         prompt_tokens=end.prompt_tokens,
         completion_tokens=end.completion_tokens,
         tool_iterations=end.tool_iterations,
+        error_code=errors[-1].code if errors else None,
     )
     return Response(reply.model_dump_json(), media_type="application/json")

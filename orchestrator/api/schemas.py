@@ -88,6 +88,7 @@ class ReplyOut(BaseModel):
     status: Literal["complete", "incomplete", "error"]
     content: str
     reason: str | None
+    error_code: str | None = None
     tool_calls: list[ToolCallResultOut]
     prompt_tokens: int
     completion_tokens: int

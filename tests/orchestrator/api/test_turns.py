@@ -164,8 +164,10 @@ async def test_the_turn_ends_clearly_when_the_token_budget_is_spent(
         conversation = await new_conversation(service.client)
 
         events = await stream_turn(service.client, conversation, "spend tokens")
+        reply = await json_turn(service.client, await new_conversation(service.client), "spend tokens again")
 
     assert [e.data["code"] for e in events if e.event == "error"] == ["token_budget"]
+    assert (reply["status"], reply["error_code"]) == ("incomplete", "token_budget")
     assert events[-1].data["status"] == "incomplete"
 
 
@@ -279,7 +281,12 @@ async def test_clients_that_do_not_ask_for_a_stream_get_the_finished_reply(
     )
 
     reply = response.json()
-    assert (response.status_code, reply["status"], reply["content"]) == (200, "complete", "Three.")
+    assert (response.status_code, reply["status"], reply["content"], reply["error_code"]) == (
+        200,
+        "complete",
+        "Three.",
+        None,
+    )
     assert [(c["name"], c["result"], c["is_error"]) for c in reply["tool_calls"]] == [("test__add", "3.0", False)]
 
 
