@@ -151,7 +151,8 @@ class NoteStore:
 
     def add(self, user_id: str, *, title: str, body: str, tags: Sequence[str]) -> Note:
         now = _now()
-        with self._connection() as db:
+        # Take the write lock before counting: a concurrent add that counted the same total would pass the limit.
+        with self._connection(write=True) as db:
             (count,) = db.execute("SELECT COUNT(*) FROM notes WHERE user_id = ?", (user_id,)).fetchone()
             if count >= self._max_notes:
                 raise NoteLimitReached(self._max_notes)
@@ -235,14 +236,21 @@ class NoteStore:
         return _note(row)
 
     @contextmanager
-    def _connection(self) -> Generator[sqlite3.Connection]:
-        """One transaction on a fresh connection: committed on success, rolled back on any error."""
+    def _connection(self, *, write: bool = False) -> Generator[sqlite3.Connection]:
+        """One transaction on a fresh connection: committed on success, rolled back on any error.
+
+        With ``write``, the transaction holds SQLite's write lock from its first statement, so what it reads
+        cannot change before it writes. Otherwise ``sqlite3`` begins the transaction only at the first
+        INSERT, UPDATE or DELETE, and earlier reads are not part of it.
+        """
         self._ensure_schema()
         db = sqlite3.connect(self._path, timeout=10)
         try:
             db.row_factory = sqlite3.Row
             db.create_function("fold", 1, _fold, deterministic=True)
             with db:
+                if write:
+                    db.execute("BEGIN IMMEDIATE")
                 yield db
         finally:
             db.close()

@@ -120,7 +120,7 @@ async def rename_conversation(
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors)
 async def delete_conversation(state: State, caller: CurrentCaller, conversation_id: ConversationId) -> None:
     await state.store.get_conversation(caller.user.id, conversation_id)
-    if state.turns.running(conversation_id):
+    if state.turns.running(caller.user.id, conversation_id):
         raise TurnInProgress(conversation_id)
     await state.store.delete_conversation(caller.user.id, conversation_id)
 
@@ -164,11 +164,18 @@ async def post_message(
         raise
 
     async def run_turn(emit_to: MemoryObjectSendStream[TurnEvent]) -> None:
+        ended = False
+
+        async def emit(event: TurnEvent) -> None:
+            nonlocal ended
+            ended = ended or isinstance(event, MessageEnd)
+            await emit_to.send(event)
+
         try:
             with handle.scope:
-                await state.runner.run(started, emit_to.send)
-            if handle.scope.cancelled_caught:
-                await emit_to.send(_stopped())
+                await state.runner.run(started, emit)
+            if handle.scope.cancelled_caught and not ended:
+                await emit_to.send(started.end or _stopped())
         except OrchestratorError as exc:
             await emit_to.send(TurnError(_error_code(exc), str(exc)))
         except Exception:  # the stream's top level: report and log, never a silent broken stream
@@ -206,9 +213,9 @@ async def _json_reply(state: State, started: StartedTurn, scope: CancelScope) ->
         elif isinstance(event, TurnError):
             errors.append(event)
 
-    end = _stopped()
     with scope:
-        end = await state.runner.run(started, collect)
+        await state.runner.run(started, collect)
+    end = started.end or _stopped()
     reply = ReplyOut(
         conversation_id=started.conversation_id,
         message_id=end.message_id,

@@ -10,13 +10,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from orchestrator.mcp.types import SERVER_ID_PATTERN
 
 
-def _no_nul(value: str) -> str:
+def _storable(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it contains a lone surrogate)") from None
     return value
 
 
-CleanText = Annotated[str, AfterValidator(_no_nul)]
+CleanText = Annotated[str, AfterValidator(_storable)]
 
 
 class Strict(BaseModel):
@@ -101,6 +105,10 @@ class ServerCreate(Strict):
     transport: Literal["streamable-http", "sse"] = "streamable-http"
     headers: dict[Annotated[str, Field(max_length=256)], Annotated[CleanText, Field(max_length=4096)]] = {}
     tool_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] | None = None
+    send_user_id: bool = False
+    """Send the caller's user id with every tool call (for servers that keep per-user data, like ours)."""
+    use_service_token: bool = False
+    """Authenticate with MCP_SERVICE_TOKEN (only for servers of this deployment: it is a shared secret)."""
 
 
 class ServerOut(BaseModel):

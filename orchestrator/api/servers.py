@@ -71,6 +71,8 @@ async def add_server(body: ServerCreate, state: State, admin: Admin) -> ServerOu
             headers=body.headers,
             tool_timeout_seconds=body.tool_timeout_seconds,
             created_by=admin.user.id,
+            send_user_id=body.send_user_id,
+            use_service_token=body.use_service_token,
         )
     )
     token = state.settings.mcp_service_token

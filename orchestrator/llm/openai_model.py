@@ -35,6 +35,7 @@ from orchestrator.llm.types import (
     ToolDefinition,
     Usage,
 )
+from orchestrator.text import safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +259,8 @@ class OpenAIChatModel:
                 if data == "[DONE]":
                     continue  # read on to the end so the connection can be reused
                 chunk: _Chunk = json.loads(data)
+                if "\\u" in data:  # escapes may carry NUL or lone surrogates, which nothing downstream can carry
+                    chunk = _safe_chunk(chunk)
                 if failure := chunk.get("error"):
                     raise _Transient(f"the endpoint reported an error mid-stream: {failure}"[:_REASON_MAX_CHARS])
                 for choice in chunk.get("choices") or ():
@@ -344,3 +347,14 @@ def _retry_after(headers: httpx2.Headers) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _safe_chunk(chunk: Any) -> Any:
+    """The chunk with every string passed through ``safe_text`` (rare: only chunks with \\u escapes)."""
+    if isinstance(chunk, str):
+        return safe_text(chunk)
+    if isinstance(chunk, list):
+        return [_safe_chunk(item) for item in chunk]  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(chunk, dict):
+        return {key: _safe_chunk(value) for key, value in chunk.items()}  # pyright: ignore[reportUnknownVariableType]
+    return chunk

@@ -27,8 +27,10 @@ class TurnHandle:
 
 
 class ActiveTurns:
+    """Keyed by (user, conversation): another user's request for the same id never learns that a turn runs."""
+
     def __init__(self) -> None:
-        self._handles: dict[str, TurnHandle] = {}
+        self._handles: dict[tuple[str, str], TurnHandle] = {}
 
     def acquire(self, user_id: str, conversation_id: str) -> TurnHandle:
         """Claim the conversation for one turn; release the handle when the turn is over.
@@ -36,26 +38,28 @@ class ActiveTurns:
         Raises:
             TurnInProgress: the conversation already has a turn running.
         """
-        if conversation_id in self._handles:
+        key = (user_id, conversation_id)
+        if key in self._handles:
             raise TurnInProgress(conversation_id)
         handle = TurnHandle(conversation_id, user_id, _registry=self)
-        self._handles[conversation_id] = handle
+        self._handles[key] = handle
         return handle
 
     def forget(self, handle: TurnHandle) -> None:
-        if self._handles.get(handle.conversation_id) is handle:
-            del self._handles[handle.conversation_id]
+        key = (handle.user_id, handle.conversation_id)
+        if self._handles.get(key) is handle:
+            del self._handles[key]
 
-    def get(self, conversation_id: str) -> TurnHandle | None:
-        return self._handles.get(conversation_id)
+    def get(self, user_id: str, conversation_id: str) -> TurnHandle | None:
+        return self._handles.get((user_id, conversation_id))
 
-    def running(self, conversation_id: str) -> bool:
-        return conversation_id in self._handles
+    def running(self, user_id: str, conversation_id: str) -> bool:
+        return (user_id, conversation_id) in self._handles
 
     def stop(self, user_id: str, conversation_id: str) -> bool:
         """Cancel the user's running turn in the conversation; False when none is running."""
-        handle = self._handles.get(conversation_id)
-        if handle is None or handle.user_id != user_id:
+        handle = self._handles.get((user_id, conversation_id))
+        if handle is None:
             return False
         handle.scope.cancel()
         return True

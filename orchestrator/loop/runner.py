@@ -88,16 +88,17 @@ class TurnRunner:
 
     async def run(self, started: StartedTurn, emit: Emit) -> MessageEnd:
         """Run the loop to a reply for a started turn, emitting events as it goes, and return how it ended."""
-        turn = _Turn(self._model, self._tools, self._store, self._limits, started, emit)
-        return await turn.run(started.history, started.user_message)
+        return await _Turn(self._model, self._tools, self._store, self._limits, started, emit).run()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StartedTurn:
     user: UserIdentity
     conversation_id: str
     history: Sequence[MessageRecord]
     user_message: MessageRecord
+    end: MessageEnd | None = None
+    """How the turn ended, once its reply is stored (also when a Stop ended it)."""
 
 
 class _Turn:
@@ -116,6 +117,7 @@ class _Turn:
         self.tools = tools
         self.store = store
         self.limits = limits
+        self.started = started
         self.user = started.user
         self.conversation_id = started.conversation_id
         self.emit = emit
@@ -123,9 +125,10 @@ class _Turn:
         self.completion_tokens = 0
         self.iterations = 0
         self.step_text: list[str] = []
-        self.started = time.monotonic()
+        self.began = time.monotonic()
 
-    async def run(self, history: Sequence[MessageRecord], user_message: MessageRecord) -> MessageEnd:
+    async def run(self) -> MessageEnd:
+        history, user_message = self.started.history, self.started.user_message
         messages: list[dict[str, Any]] = []
         if self.limits.system_prompt:
             messages.append({"role": "system", "content": self.limits.system_prompt})
@@ -139,8 +142,12 @@ class _Turn:
             logger.warning("turn failed: %s", exc, extra={"conversation_id": self.conversation_id})
             return await self._finish("".join(self.step_text), "error", reason=str(exc), code="model_error")
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await self._store_reply("".join(self.step_text), "incomplete", "stopped before the reply finished")
+            if self.started.end is None:  # a Stop after the reply was stored changes nothing
+                reason = "stopped before the reply finished"
+                record: MessageRecord | None = None
+                with anyio.CancelScope(shield=True):
+                    record = await self._store_reply("".join(self.step_text), "incomplete", reason)
+                self.started.end = self._end(record, "".join(self.step_text), "incomplete", reason)
             raise
 
     async def _loop(self, messages: list[dict[str, Any]]) -> MessageEnd:
@@ -310,13 +317,8 @@ class _Turn:
         )
         return record
 
-    async def _finish(
-        self, content: str, status: TurnStatus, *, reason: str | None, code: str | None = None
-    ) -> MessageEnd:
-        record = await self._store_reply(content, status, reason)
-        if code is not None and reason is not None:
-            await self.emit(TurnError(code, reason))
-        end = MessageEnd(
+    def _end(self, record: MessageRecord | None, content: str, status: TurnStatus, reason: str | None) -> MessageEnd:
+        return MessageEnd(
             message_id=record.id if record else None,
             status=status,
             content=content,
@@ -325,6 +327,14 @@ class _Turn:
             tool_iterations=self.iterations,
             reason=reason,
         )
+
+    async def _finish(
+        self, content: str, status: TurnStatus, *, reason: str | None, code: str | None = None
+    ) -> MessageEnd:
+        record = await self._store_reply(content, status, reason)
+        end = self.started.end = self._end(record, content, status, reason)
+        if code is not None and reason is not None:
+            await self.emit(TurnError(code, reason))
         logger.info(
             "turn finished: %s",
             status,
@@ -335,7 +345,7 @@ class _Turn:
                 "tool_iterations": self.iterations,
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
-                "duration_ms": int((time.monotonic() - self.started) * 1000),
+                "duration_ms": int((time.monotonic() - self.began) * 1000),
             },
         )
         await self.emit(end)
@@ -352,7 +362,18 @@ def _parse_arguments(call: ModelToolCall) -> dict[str, Any]:
         ) from None
     if not _is_json_object(value):
         raise ToolArgumentsInvalid(call.name, "arguments must be a JSON object")
+    if "\\ud" in text.lower() and not _encodable(value):
+        # An escaped lone surrogate parses, but no MCP transport can send it (it is not UTF-8).
+        raise ToolArgumentsInvalid(call.name, "arguments contain invalid Unicode (a lone surrogate)")
     return value
+
+
+def _encodable(value: dict[str, Any]) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_json_object(value: object) -> TypeGuard[dict[str, Any]]:

@@ -11,9 +11,11 @@ VS Code's ``{"servers": {...}}`` spelling is accepted too. Per server:
 
 * stdio: ``command`` (required), ``args``, ``env``, ``cwd`` (relative to the file's folder).
 * HTTP: ``url`` (required), ``headers``. Transport from ``type`` (or ``transport``): ``stdio``, ``http``,
-  ``streamable-http``, ``streamableHttp`` or ``sse``; without it a ``url`` is streamable HTTP unless its path ends
-  in ``/sse``.
-* ours: ``timeout`` (tool-call seconds), ``connectTimeout`` (seconds), ``disabled``.
+  ``streamable-http``, ``streamableHttp`` or ``sse``; without it a ``url`` is streamable HTTP unless its path (after
+  ``${VAR}`` expansion) ends in ``/sse``.
+* ours: ``timeout`` (tool-call seconds), ``connectTimeout`` (seconds), ``disabled``; and what the server is trusted
+  with, both off by default: ``sendUserId`` (the caller's user id in each tool call's ``_meta``) and
+  ``useServiceToken`` (the orchestrator's service token as its bearer token).
 * ignored: ``description``, ``alwaysAllow``, ``autoApprove`` (other clients' UI and approval hints; ignoring an
   auto-approve list only means more approvals here, never fewer).
 
@@ -44,7 +46,9 @@ from orchestrator.mcp.types import SERVER_ID_PATTERN, ServerConfig, ServerSource
 
 _STDIO_KEYS: Final = frozenset({"command", "args", "env", "cwd"})
 _HTTP_KEYS: Final = frozenset({"url", "headers"})
-_COMMON_KEYS: Final = frozenset({"type", "transport", "timeout", "connectTimeout", "disabled"})
+_COMMON_KEYS: Final = frozenset(
+    {"type", "transport", "timeout", "connectTimeout", "disabled", "sendUserId", "useServiceToken"}
+)
 IGNORED_KEYS: Final = frozenset({"description", "alwaysAllow", "autoApprove"})
 """Keys other MCP clients write that carry nothing for us; accepted and ignored."""
 
@@ -65,7 +69,14 @@ _SERVER_ID = re.compile(SERVER_ID_PATTERN)
 _MAX_ID_LENGTH: Final = 48
 
 # The ServerConfig fields whose names differ from the file's keys, for validation messages.
-_FIELD_KEYS: Final = {"tool_timeout_seconds": "timeout", "connect_timeout_seconds": "connectTimeout"}
+_FIELD_KEYS: Final = {
+    "tool_timeout_seconds": "timeout",
+    "connect_timeout_seconds": "connectTimeout",
+    "send_user_id": "sendUserId",
+    "use_service_token": "useServiceToken",
+}
+_FLAG_KEYS: Final = {"sendUserId": "send_user_id", "useServiceToken": "use_service_token"}
+"""Our true/false keys and the ServerConfig fields they set."""
 
 
 def load_servers_file(path: str | Path, *, environ: Mapping[str, str] | None = None) -> list[ServerConfig]:
@@ -250,8 +261,10 @@ class _EntryReader:
         if "command" in fields:
             return "stdio"
         if "url" in fields:
+            # Expanded without reporting: a missing variable is reported once, when the URL itself is read.
             url = fields["url"]
-            return "sse" if isinstance(url, str) and _is_sse_path(urlsplit(url).path) else "streamable-http"
+            expanded = _expand_variables(url, self._environ)[0] if isinstance(url, str) else None
+            return "sse" if expanded is not None and _is_sse_path(urlsplit(expanded).path) else "streamable-http"
         self._problem(where, "a server needs a 'command' (stdio) or a 'url' (HTTP)")
         return None
 
@@ -309,6 +322,14 @@ class _EntryReader:
                 values["enabled"] = not disabled
             else:
                 self._problem(f"{where}.disabled", "must be true or false")
+        for key, field in _FLAG_KEYS.items():
+            if key not in fields:
+                continue
+            flag = fields[key]
+            if isinstance(flag, bool):
+                values[field] = flag
+            else:
+                self._problem(f"{where}.{key}", "must be true or false")
 
     def _string(self, where: str, value: object) -> str | None:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -330,25 +351,30 @@ class _EntryReader:
         return result
 
     def _expand(self, where: str, text: str) -> str | None:
-        missing: list[str] = []
-
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            value = self._environ.get(name)
-            if value is None or (value == "" and default is not None):
-                if default is None:
-                    missing.append(name)
-                    return ""
-                return default
-            return value
-
-        expanded = _VARIABLE.sub(substitute, text)
+        expanded, missing = _expand_variables(text, self._environ)
         for name in missing:
             self._problem(where, f"environment variable {name!r} is not set (use ${{{name}:-default}} for a default)")
         return None if missing else expanded
 
     def _problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
+
+
+def _expand_variables(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
+    """``text`` with ``${VAR}`` references expanded, and the names of the variables that are not set."""
+    missing: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                missing.append(name)
+                return ""
+            return default
+        return value
+
+    return _VARIABLE.sub(substitute, text), missing
 
 
 def _is_http_url(url: str) -> bool:

@@ -40,9 +40,9 @@ from orchestrator.errors import ServerUnavailable, ToolCallFailed, ToolTimeout
 from orchestrator.mcp.backoff import Backoff
 from orchestrator.mcp.failures import EXPECTED_FAILURES, describe_failure, is_expected_failure
 from orchestrator.mcp.naming import expose_name
-from orchestrator.mcp.redaction import public_url
+from orchestrator.mcp.redaction import config_secrets, public_url
 from orchestrator.mcp.stderr import StderrTail, capture_stderr
-from orchestrator.mcp.transport import open_transport
+from orchestrator.mcp.transport import OnEnd, open_transport
 from orchestrator.mcp.types import USER_META_KEY, ProgressCallback, ServerConfig, ServerInfo, ServerStatus, ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -203,7 +203,8 @@ class ServerConnection:
         Args:
             tool: the server's own name for the tool.
             arguments: the tool's arguments.
-            user_id: sent in the request's ``_meta`` under ``USER_META_KEY``.
+            user_id: sent in the request's ``_meta`` under ``USER_META_KEY`` when the server's config says
+                ``send_user_id``; other servers never see it.
             on_progress: receives the server's progress notifications for this call.
 
         Raises:
@@ -218,7 +219,7 @@ class ServerConnection:
             raise ServerUnavailable(self.id, self._last_error or f"the server is {self._status}")
         seconds = self.config.tool_timeout_seconds
         meta: RequestParamsMeta | None = None
-        if user_id is not None:
+        if user_id is not None and self.config.send_user_id:
             meta = {}
             meta[USER_META_KEY] = user_id
         progress = _forward_progress(on_progress) if on_progress is not None else None
@@ -228,10 +229,12 @@ class ServerConnection:
                 return await client.call_tool(tool, dict(arguments), progress_callback=progress, meta=meta)
             except MCPError as exc:
                 if not _means_connection_lost(exc):
-                    reason = f"the server answered with MCP error {exc.code}: {exc.error.message}"
-                    raise ToolCallFailed(self.id, tool, reason) from exc
+                    raise ToolCallFailed(self.id, tool, describe_failure(exc, self.config)) from exc
                 self._lose(live, exc)
-                raise ToolCallFailed(self.id, tool, "the connection to the server was lost during the call") from exc
+                # The transport may know better than "closed" why the connection ended (a message too large).
+                cause = describe_failure(live.reason or exc, self.config)
+                reason = f"the connection to the server was lost during the call: {cause}"
+                raise ToolCallFailed(self.id, tool, reason) from exc
             except (OSError, httpx2.HTTPError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
                 self._lose(live, exc)
                 raise ToolCallFailed(self.id, tool, describe_failure(exc, self.config)) from exc
@@ -240,7 +243,7 @@ class ServerConnection:
             except RuntimeError as exc:
                 # The SDK raises RuntimeError for a result that breaks the tool's output schema, and for a client
                 # that closed between our health check and the call.
-                raise ToolCallFailed(self.id, tool, str(exc)) from exc
+                raise ToolCallFailed(self.id, tool, describe_failure(exc, self.config)) from exc
         raise ToolTimeout(self.id, tool, seconds)
 
     # --- the supervisor ---------------------------------------------------------------------------------------------
@@ -253,7 +256,7 @@ class ServerConnection:
         try:
             async with AsyncExitStack() as stack:
                 if self.config.transport == "stdio":
-                    tail = await stack.enter_async_context(capture_stderr(self.id))
+                    tail = await stack.enter_async_context(capture_stderr(self.id, config_secrets(self.config)))
                 await self._connect_and_serve(live, tail)
         except Exception as exc:  # supervisor boundary: whatever one server does must not reach the others
             live.lose(exc)
@@ -365,8 +368,8 @@ class ServerConnection:
 
         return handle
 
-    def _on_end(self, live: _Live) -> Callable[[], None]:
-        return lambda: self._lose(live, _CONNECTION_LOST)
+    def _on_end(self, live: _Live) -> OnEnd:
+        return lambda reason: self._lose(live, reason or _CONNECTION_LOST)
 
     def _lose(self, live: _Live, reason: BaseException) -> None:
         """Note that ``live`` is gone; callers see the server unavailable at once, before the supervisor reacts."""

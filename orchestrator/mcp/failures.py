@@ -13,6 +13,7 @@ from mcp_types import CONNECTION_CLOSED
 from pydantic import ValidationError
 
 from orchestrator.mcp.redaction import config_secrets, public_url, redact
+from orchestrator.mcp.stdio import MessageTooLarge
 from orchestrator.mcp.types import ServerConfig
 
 _MAX_LENGTH: Final = 300
@@ -24,6 +25,7 @@ EXPECTED_FAILURES: Final = (
     httpx2.StreamError,
     ValidationError,
     SubscriptionLost,
+    MessageTooLarge,
     anyio.EndOfStream,
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
@@ -92,6 +94,8 @@ def _describe(exc: BaseException, config: ServerConfig) -> str:
             return f"cannot connect to {where}: {exc}"
         case httpx2.HTTPError():
             return f"HTTP error talking to {where}: {type(exc).__name__}: {exc}"
+        case MessageTooLarge():
+            return str(exc)
         case MCPError():
             return f"the server answered with MCP error {exc.code}: {exc.error.message}"
         case ValidationError():

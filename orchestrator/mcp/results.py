@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, cast
 
 from mcp_types import (
     AudioContent,
@@ -26,27 +24,17 @@ def render_result(result: CallToolResult, *, max_chars: int) -> ToolOutput:
 
     Text blocks are joined with newlines; embedded text resources contribute their text; binary content is
     described (``[image: image/png, 1234 bytes]``) rather than inlined; resource links read ``[resource: uri]``.
-    When there is no content at all but ``structured_content`` is set, its JSON is the text. A JSON-object
-    ``structured_content`` is passed on as ``structured`` unless its JSON is over the budget too.
+    When there is no content at all but ``structured_content`` is set, its JSON is the text; otherwise the content
+    already says what the structured content says (the spec asks servers to send both), and it is left alone.
+    ``ToolOutput.structured`` is not filled: nothing reads it, and it could be as large as the result.
     """
     parts = [_render_block(block) for block in result.content]
-    text = "\n".join(parts)
-    structured_json = None
-    if result.structured_content is not None:
-        structured_json = json.dumps(result.structured_content, ensure_ascii=False, default=str)
-        if not parts:
-            text = structured_json
+    if parts or result.structured_content is None:
+        text = "\n".join(parts)
+    else:
+        text = json.dumps(result.structured_content, ensure_ascii=False, default=str)
     text, truncated = truncate(text, max_chars)
-    structured = result.structured_content
-    keep_structured = (
-        isinstance(structured, Mapping) and structured_json is not None and len(structured_json) <= max_chars
-    )
-    return ToolOutput(
-        text=text,
-        is_error=result.is_error,
-        truncated=truncated,
-        structured=cast(Mapping[str, Any], structured) if keep_structured else None,
-    )
+    return ToolOutput(text=text, is_error=result.is_error, truncated=truncated)
 
 
 def truncate(text: str, max_chars: int) -> tuple[str, bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,6 +12,8 @@ from orchestrator.mcp.config import load_servers_file, servers_from_urls
 from orchestrator.mcp.types import ServerConfig
 from orchestrator.memory.types import ServerRegistration
 from orchestrator.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def builtin_servers(data_dir: Path) -> list[ServerConfig]:
@@ -23,6 +26,7 @@ def builtin_servers(data_dir: Path) -> list[ServerConfig]:
             command=sys.executable,
             args=("-m", "mcp_servers.notes"),
             env={"NOTES_DB_PATH": str(data_dir / "notes.db")},
+            send_user_id=True,
         ),
         ServerConfig(
             id="workspace",
@@ -30,13 +34,14 @@ def builtin_servers(data_dir: Path) -> list[ServerConfig]:
             command=sys.executable,
             args=("-m", "mcp_servers.workspace"),
             env={"WORKSPACE_ROOT": str(data_dir / "workspace")},
+            send_user_id=True,
         ),
     ]
 
 
 def with_service_token(config: ServerConfig, token: str | None) -> ServerConfig:
-    """Authenticate to an HTTP server we found ourselves, unless its entry already says how."""
-    if token is None or config.transport == "stdio":
+    """Send MCP_SERVICE_TOKEN to an HTTP server that opted in, unless its entry already says how to authenticate."""
+    if token is None or config.transport == "stdio" or not config.use_service_token:
         return config
     if any(name.lower() == "authorization" for name in config.headers):
         return config
@@ -52,6 +57,8 @@ def from_registration(registration: ServerRegistration, settings: Settings) -> S
         tool_timeout_seconds=registration.tool_timeout_seconds or settings.mcp_tool_timeout_seconds,
         connect_timeout_seconds=settings.mcp_connect_timeout_seconds,
         source="runtime",
+        send_user_id=registration.send_user_id,
+        use_service_token=registration.use_service_token,
     )
 
 
@@ -65,8 +72,10 @@ def configured_servers(settings: Settings, registrations: Sequence[ServerRegistr
     explicit: list[ServerConfig] = []
     if settings.mcp_config is not None:
         explicit.extend(load_servers_file(settings.mcp_config))
+    # Discovery URLs name the deployment's own servers: they get the service token and the user id.
     explicit.extend(
-        with_service_token(config, token) for config in servers_from_urls(list(settings.mcp_discovery_urls))
+        with_service_token(config.model_copy(update={"send_user_id": True, "use_service_token": True}), token)
+        for config in servers_from_urls(list(settings.mcp_discovery_urls))
     )
     _check_unique(explicit)
     taken = {config.id for config in explicit}
@@ -74,12 +83,17 @@ def configured_servers(settings: Settings, registrations: Sequence[ServerRegistr
     if settings.mcp_builtin_servers:
         servers.extend(config for config in builtin_servers(settings.data_dir) if config.id not in taken)
     taken = {config.id for config in servers}
-    servers.extend(
-        with_service_token(from_registration(registration, settings), token)
-        for registration in registrations
-        if registration.id not in taken
-    )
-    return [_apply_defaults(config, settings) for config in servers if config.enabled]
+    for registration in registrations:
+        if registration.id in taken:
+            logger.warning(
+                "the server registered at run time as %r is shadowed by a configured server with the same id; "
+                "rename one of them",
+                registration.id,
+            )
+            continue
+        servers.append(with_service_token(from_registration(registration, settings), token))
+    # Disabled entries stay: they are listed as stopped, so people can see them.
+    return [_apply_defaults(config, settings) for config in servers]
 
 
 def _apply_defaults(config: ServerConfig, settings: Settings) -> ServerConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import sys
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -17,19 +18,28 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import SessionMessage
 
+from orchestrator.mcp.stdio import MessageTooLarge, find_command, server_environment, stdio_transport
 from orchestrator.mcp.types import ServerConfig
 
 _MIN_READ_TIMEOUT = 300.0
 """Seconds an HTTP response stream may stay silent; the SDK's default. Longer tool timeouts raise it."""
 
 
-def open_transport(config: ServerConfig, *, errlog: TextIO | None, on_end: Callable[[], None]) -> Transport:
+OnEnd = Callable[[Exception | None], None]
+"""Called once the stream of messages from a server ends, with the reason when the transport gave one."""
+
+
+def open_transport(config: ServerConfig, *, errlog: TextIO | None, on_end: OnEnd) -> Transport:
     """The transport for ``config``; ``on_end`` is called once the server's message stream has ended.
+
+    A stdio ``command`` without a folder is looked up with our own scripts folder (the virtual environment's
+    ``bin``) first on ``PATH``, and the server process gets that ``PATH`` too; see ``orchestrator.mcp.stdio``.
 
     Args:
         config: the server.
         errlog: where a stdio server's stderr goes (see ``orchestrator.mcp.stderr``); required for stdio.
-        on_end: called when the stream of messages from the server ends, for example when a stdio server exits.
+        on_end: called when the stream of messages from the server ends, for example when a stdio server exits
+            (no reason) or sent a message that is too large (``MessageTooLarge``).
     """
     return _watch_end(_transport(config, errlog), on_end)
 
@@ -39,14 +49,14 @@ def _transport(config: ServerConfig, errlog: TextIO | None) -> Transport:
         if errlog is None:
             raise ValueError("a stdio server needs somewhere to send its stderr")
         assert config.command is not None  # ServerConfig validates this
-        params = StdioServerParameters(
-            command=config.command,
-            args=list(config.args),
-            env=dict(config.env) or None,
-            cwd=config.cwd,
-            encoding_error_handler="replace",
-        )
-        return stdio_client(params, errlog=errlog)
+        env = server_environment(config.env)
+        command = find_command(config.command, env["PATH"])
+        if sys.platform == "win32":  # our stdio transport is POSIX only; the SDK's has no message size limit
+            params = StdioServerParameters(
+                command=command, args=list(config.args), env=env, cwd=config.cwd, encoding_error_handler="replace"
+            )
+            return stdio_client(params, errlog=errlog)
+        return stdio_transport(command, config.args, env=env, cwd=config.cwd, errlog=errlog)
     assert config.url is not None  # ServerConfig validates this
     read_timeout = max(_MIN_READ_TIMEOUT, config.tool_timeout_seconds + 30)
     if config.transport == "sse":
@@ -73,7 +83,7 @@ async def _streamable_http(
 
 
 @asynccontextmanager
-async def _watch_end(transport: Transport, on_end: Callable[[], None]) -> AsyncGenerator[TransportStreams]:
+async def _watch_end(transport: Transport, on_end: OnEnd) -> AsyncGenerator[TransportStreams]:
     async with transport as (read_stream, write_stream):
         yield _EndWatchingStream(read_stream, on_end), write_stream
 
@@ -81,9 +91,10 @@ async def _watch_end(transport: Transport, on_end: Callable[[], None]) -> AsyncG
 class _EndWatchingStream:
     """A read stream that reports its end: the SDK fails pending requests then, but says nothing to the owner."""
 
-    def __init__(self, inner: ReadStream[SessionMessage | Exception], on_end: Callable[[], None]) -> None:
+    def __init__(self, inner: ReadStream[SessionMessage | Exception], on_end: OnEnd) -> None:
         self._inner = inner
         self._on_end = on_end
+        self._reason: Exception | None = None
 
     @property
     def last_context(self) -> contextvars.Context | None:
@@ -93,10 +104,13 @@ class _EndWatchingStream:
 
     async def receive(self) -> SessionMessage | Exception:
         try:
-            return await self._inner.receive()
+            item = await self._inner.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._on_end()
+            self._on_end(self._reason)
             raise
+        if isinstance(item, MessageTooLarge):  # the transport's last word before it ends the stream
+            self._reason = item
+        return item
 
     def __aiter__(self) -> Self:
         return self

@@ -39,6 +39,9 @@ class ServerConfig(BaseModel):
     connect_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     enabled: bool = True
     source: ServerSource = "config"
+    # Trust: what the orchestrator shares with this server. Off unless the server is known to be ours.
+    send_user_id: bool = False  # the caller's user id in every tool call's _meta (USER_META_KEY)
+    use_service_token: bool = False  # Authorization: Bearer $MCP_SERVICE_TOKEN, unless headers say otherwise
 
     @model_validator(mode="after")
     def _check_transport_fields(self) -> ServerConfig:

@@ -110,7 +110,12 @@ def create_engine(
         return _create_sqlite_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
     connect_args = {"server_settings": server_settings} if server_settings else {}
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, connect_args=connect_args
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        echo=echo,
+        connect_args=connect_args,
+        hide_parameters=True,  # errors never carry users' messages or tool output into the logs
     )
     if pool_pre_ping:
         _ping_idle_connections(engine)
@@ -145,10 +150,12 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 def _create_sqlite_engine(url: URL, *, pool_size: int, max_overflow: int, echo: bool) -> AsyncEngine:
     if _sqlite_in_memory(url):
         # Each connection to ":memory:" is a separate empty database: share one connection.
-        engine = create_async_engine(url, poolclass=StaticPool, echo=echo)
+        engine = create_async_engine(url, poolclass=StaticPool, echo=echo, hide_parameters=True)
     else:
         _make_sqlite_directory(url)
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, echo=echo, hide_parameters=True
+        )
     event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     return engine
 
@@ -291,7 +298,7 @@ class SqliteDatabase:
             _make_sqlite_directory(url)
         # StaticPool: one connection, opened, used and closed on the worker thread (so pysqlite's same-thread
         # check holds); an in-memory database lives as long as it does.
-        self._engine = sqlalchemy.create_engine(url, poolclass=StaticPool, echo=echo)
+        self._engine = sqlalchemy.create_engine(url, poolclass=StaticPool, echo=echo, hide_parameters=True)
         event.listen(self._engine, "connect", _prepare_sqlite_connection)
         self._worker = WorkerThread(name=f"sqlite-store-{Path(url.database or 'memory').name}")
         self._connection: Connection | None = None  # opened and used on the worker thread only

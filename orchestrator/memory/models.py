@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -131,3 +132,5 @@ class McpServer(Base):
     tool_timeout_seconds: Mapped[float | None] = mapped_column(Float)
     created_by: Mapped[str | None] = mapped_column(String(USER_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    send_user_id: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    use_service_token: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -29,6 +29,7 @@ from orchestrator.memory.types import (
     ToolCallRecord,
     UserIdentity,
 )
+from orchestrator.text import safe_text
 
 DEFAULT_TITLE = "New conversation"
 
@@ -67,6 +68,8 @@ _SERVER_COLUMNS = (
     McpServer.tool_timeout_seconds,
     McpServer.created_by,
     McpServer.created_at,
+    McpServer.send_user_id,
+    McpServer.use_service_token,
 )
 
 # Parameter names differ from column names: SQLAlchemy reserves those for the SET clause of an UPDATE.
@@ -399,10 +402,12 @@ def _new_message_record(message: NewMessage, conversation_id: str, *, seq: int, 
         conversation_id=conversation_id,
         seq=seq,
         role=message.role,
-        content=message.content,
+        content=safe_text(message.content),
         status=message.status,
         created_at=created_at,
-        tool_calls=tuple(message.tool_calls),
+        tool_calls=tuple(
+            ToolCallRecord(call.id, safe_text(call.name), safe_text(call.arguments)) for call in message.tool_calls
+        ),
         tool_call_id=message.tool_call_id,
         tool_name=message.tool_name,
         is_error=message.is_error,
@@ -411,7 +416,7 @@ def _new_message_record(message: NewMessage, conversation_id: str, *, seq: int, 
         completion_tokens=message.completion_tokens,
         started_at=as_utc(message.started_at),
         duration_ms=message.duration_ms,
-        error=message.error,
+        error=safe_text(message.error) if message.error is not None else None,
     )
 
 

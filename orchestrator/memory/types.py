@@ -85,6 +85,8 @@ class ServerRegistration:
     tool_timeout_seconds: float | None = None
     created_by: str | None = None
     created_at: datetime | None = None
+    send_user_id: bool = False
+    use_service_token: bool = False
 
 
 class ConversationStore(Protocol):

@@ -6,7 +6,8 @@ instead of polling (``--port 0`` picks a free port). ``tests.fakes.mcp_http`` st
 
 Tools: ``echo``, ``add``, ``name`` (the ``--name``), ``slow`` (reports progress), ``hang`` (never answers;
 records its cancellation), ``cancellations`` (how many ``hang`` calls were cancelled), ``crash`` (the process exits
-mid-call), ``fail`` (an error result), ``flood`` (a huge result), ``noisy`` (floods stderr), ``whoami`` (the user id
+mid-call), ``fail`` (an error result), ``flood`` (a huge result), ``noisy`` (floods stderr, for a while or until the
+process exits), ``whoami`` (the user id
 from the request's ``_meta``) and ``add_tool`` (registers a tool and announces the change). ``tools/list`` answers
 in pages of ``--page-size`` tools, so clients must follow cursors.
 """
@@ -17,6 +18,7 @@ import argparse
 import os
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -138,9 +140,13 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
         return "x" * size
 
     @server.tool()
-    def noisy(lines: int = 5000) -> str:
-        """Write ``lines`` long lines to stderr, then answer."""
+    def noisy(lines: int = 5000, forever: bool = False) -> str:
+        """Write ``lines`` long lines to stderr, then answer; or answer at once and write as fast as possible until
+        the process exits."""
         line = "noise " * 150
+        if forever:
+            threading.Thread(target=_write_stderr_forever, args=((line + "\n").encode(),), daemon=True).start()
+            return "writing forever"
         for _ in range(lines):
             print(line, file=sys.stderr)
         sys.stderr.flush()
@@ -166,6 +172,15 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
         return f"added {tool_name}"
 
     return server
+
+
+def _write_stderr_forever(line: bytes) -> None:
+    lines = line * 64  # fewer, larger writes: faster than any reader that handles lines one by one
+    try:
+        while True:
+            os.write(sys.stderr.fileno(), lines)
+    except OSError:  # the reading end is gone
+        return
 
 
 def serve_http(server: MCPServer, transport: TransportName, port: int) -> None:

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +100,14 @@ def http_server(module: str, env: Mapping[str, str], *, token: str = SERVICE_TOK
 
 @asynccontextmanager
 async def connect_stdio(module: str, env: Mapping[str, str]) -> AsyncGenerator[Client]:
-    params = StdioServerParameters(command=sys.executable, args=["-m", module], env=server_env(env), cwd=str(REPO_ROOT))
+    async with connect_python(["-m", module], env) as client:
+        yield client
+
+
+@asynccontextmanager
+async def connect_python(args: Sequence[str], env: Mapping[str, str]) -> AsyncGenerator[Client]:
+    """A stdio client of ``python <args>``, run by the test's interpreter from the repository root."""
+    params = StdioServerParameters(command=sys.executable, args=list(args), env=server_env(env), cwd=str(REPO_ROOT))
     async with Client(params) as client:
         yield client
 

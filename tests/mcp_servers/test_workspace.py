@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import uuid
 from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
+from mcp_types import CallToolResult, TextContent
 
 from mcp_servers.workspace.sandbox import user_directory_name
-from tests.mcp_servers.harness import TRANSPORTS, HttpServer, call, http_server, ok, shared_client
+from tests.mcp_servers.harness import TRANSPORTS, HttpServer, call, connect_python, http_server, ok, shared_client
 
 MODULE = "mcp_servers.workspace"
 MAX_FILE_BYTES = 2_000
 MAX_ENTRIES = 12
+SEARCH_TIMEOUT_SECONDS = 0.5
+# Bounds a call that must come back promptly, so a server stuck in it fails the test instead of hanging it.
+PROMPT_REPLY_SECONDS = 15
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +32,19 @@ def workspace_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def workspace_env(workspace_root: Path) -> dict[str, str]:
+def server_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The servers' ``$HOME``, so a test can check that ``~`` never leads there."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def workspace_env(workspace_root: Path, server_home: Path) -> dict[str, str]:
     return {
+        "HOME": str(server_home),
         "WORKSPACE_ROOT": str(workspace_root),
         "WORKSPACE_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
         "WORKSPACE_MAX_ENTRIES_PER_USER": str(MAX_ENTRIES),
+        "WORKSPACE_SEARCH_TIMEOUT_SECONDS": str(SEARCH_TIMEOUT_SECONDS),
     }
 
 
@@ -61,6 +77,59 @@ def outside(tmp_path: Path) -> Path:
 
 def contents(folder: Path) -> dict[str, str]:
     return {path.name: path.read_text() for path in folder.iterdir()}
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+# Paths that leave the user's folder, each with the folder it would land in if the sandbox let it through:
+# "root" is WORKSPACE_ROOT (which holds every user's folder), "above" the folder that holds WORKSPACE_ROOT,
+# "outside" an unrelated folder (named by absolute path), "home" the server's $HOME.
+ESCAPES: dict[str, str] = {
+    "../{name}": "root",
+    "a/../../{name}": "root",
+    "../../{name}": "above",
+    "{outside}/{name}": "outside",
+    "~/{name}": "home",
+}
+# The same for folders, as list_files would see them.
+FOLDER_ESCAPES: dict[str, str] = {
+    "..": "root",
+    "a/../..": "root",
+    "../..": "above",
+    "{outside}": "outside",
+    "~": "home",
+}
+# Globs that would reach those folders if search walked outside the user's folder.
+GLOB_ESCAPES = ["../*", "../../*", "*/../*", "**/../**", "{outside}/*", "/*", "~/*"]
+
+
+@dataclass(frozen=True, slots=True)
+class EscapeTargets:
+    """The real places escaping paths would name, with a file name no other test uses."""
+
+    name: str
+    folders: dict[str, Path]
+
+    def path(self, template: str) -> str:
+        return template.format(name=self.name, outside=self.folders["outside"])
+
+    def target(self, folder: str) -> Path:
+        return self.folders[folder] / self.name
+
+    def plant(self) -> str:
+        """Put a file of this name, with a secret of its own, in every folder an escape could reach."""
+        secret = f"secret {self.name}\n"
+        for folder in self.folders:
+            self.target(folder).write_text(secret)
+        return secret
+
+
+@pytest.fixture
+def escapes(workspace_root: Path, server_home: Path, outside: Path) -> EscapeTargets:
+    folders = {"root": workspace_root, "above": workspace_root.parent, "outside": outside, "home": server_home}
+    return EscapeTargets(name=f"escape-{uuid.uuid4().hex[:12]}.txt", folders=folders)
 
 
 async def write(client: Client, user: str, path: str, content: str) -> None:
@@ -225,21 +294,106 @@ async def test_an_invalid_regular_expression_is_an_error(workspace: Client, user
     assert (await call(workspace, "search_files", {"pattern": "(unclosed", "regex": True}, user=user)).is_error
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["../escape.txt", "a/../../escape.txt", "..", "/tmp/escape.txt", "~/escape.txt", "nul\x00byte.txt", "a\\b.txt"],
-)
+@pytest.mark.parametrize("template", ESCAPES)
+@pytest.mark.parametrize("tool", ["write_file", "append_file", "make_directory"])
+async def test_paths_that_leave_the_sandbox_create_nothing_there(
+    workspace: Client, user: str, escapes: EscapeTargets, tool: str, template: str
+) -> None:
+    path = escapes.path(template)
+    arguments = {"path": path, "content": "x"} if tool in ("write_file", "append_file") else {"path": path}
+
+    result = await call(workspace, tool, arguments, user=user)
+
+    assert result.is_error
+    assert not escapes.target(ESCAPES[template]).exists()
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+@pytest.mark.parametrize("tool", ["read_file", "delete_file", "write_file", "append_file"])
+async def test_paths_that_leave_the_sandbox_leave_what_is_there_unread_and_unchanged(
+    workspace: Client, user: str, escapes: EscapeTargets, tool: str, template: str
+) -> None:
+    secret = escapes.plant()
+    path = escapes.path(template)
+    arguments = {"path": path, "content": "x"} if tool in ("write_file", "append_file") else {"path": path}
+
+    result = await call(workspace, tool, arguments, user=user)
+
+    assert result.is_error
+    assert secret not in text_of(result)
+    assert escapes.target(ESCAPES[template]).read_text() == secret
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+async def test_a_move_cannot_take_a_file_out_of_the_sandbox(
+    workspace: Client, user: str, home: Path, escapes: EscapeTargets, template: str
+) -> None:
+    await write(workspace, user, "mine.txt", "mine")
+
+    result = await call(
+        workspace, "move_file", {"source": "mine.txt", "destination": escapes.path(template)}, user=user
+    )
+
+    assert result.is_error
+    assert not escapes.target(ESCAPES[template]).exists()
+    assert contents(home) == {"mine.txt": "mine"}
+
+
+@pytest.mark.parametrize("template", ESCAPES)
+async def test_a_move_cannot_bring_a_file_in_from_outside(
+    workspace: Client, user: str, home: Path, escapes: EscapeTargets, template: str
+) -> None:
+    secret = escapes.plant()
+
+    result = await call(
+        workspace, "move_file", {"source": escapes.path(template), "destination": "stolen.txt"}, user=user
+    )
+
+    assert result.is_error
+    assert escapes.target(ESCAPES[template]).read_text() == secret
+    assert contents(home) == {}
+
+
+@pytest.mark.parametrize("template", FOLDER_ESCAPES)
+async def test_folders_outside_the_sandbox_cannot_be_listed(
+    workspace: Client, user: str, escapes: EscapeTargets, template: str
+) -> None:
+    escapes.plant()
+
+    for recursive in (False, True):
+        result = await call(
+            workspace, "list_files", {"path": escapes.path(template), "recursive": recursive}, user=user
+        )
+
+        assert result.is_error
+        assert escapes.name not in text_of(result)
+
+
+@pytest.mark.parametrize("glob", GLOB_ESCAPES)
+async def test_a_search_glob_cannot_reach_outside_the_sandbox(
+    workspace: Client, user: str, escapes: EscapeTargets, glob: str
+) -> None:
+    secret = escapes.plant().strip()
+    await write(workspace, user, "mine.txt", secret)
+
+    everywhere = await ok(workspace, "search_files", {"pattern": secret}, user=user)
+    escaping = await call(workspace, "search_files", {"pattern": secret, "glob": escapes.path(glob)}, user=user)
+
+    assert [match["path"] for match in everywhere["matches"]] == ["mine.txt"]
+    assert escaping.is_error or escaping.structured_content == {"matches": [], "files_searched": 0, "truncated": False}
+
+
+@pytest.mark.parametrize("path", ["..", ".", "nul\x00byte.txt", "a\\b.txt", ".tmp-reserved.txt", "a/.tmp-x/b.txt"])
 @pytest.mark.parametrize("tool", ["read_file", "write_file", "append_file", "delete_file", "make_directory"])
-async def test_paths_that_leave_the_sandbox_are_refused(
-    workspace: Client, user: str, workspace_root: Path, tool: str, path: str
+async def test_malformed_and_reserved_paths_are_refused(
+    workspace: Client, user: str, home: Path, tool: str, path: str
 ) -> None:
     arguments = {"path": path, "content": "x"} if tool in ("write_file", "append_file") else {"path": path}
 
     result = await call(workspace, tool, arguments, user=user)
 
     assert result.is_error
-    assert not (workspace_root / "escape.txt").exists()
-    assert not (workspace_root.parent / "escape.txt").exists()
+    assert contents(home) == {}
 
 
 async def test_symbolic_links_leading_outside_are_refused(
@@ -265,6 +419,67 @@ async def test_symbolic_links_leading_outside_are_refused(
     assert contents(outside) == {"secret.txt": "top secret\n"}
     assert [entry["path"] for entry in listing["entries"]] == ["mine.txt"]
     assert search["matches"] == []
+
+
+async def test_a_catastrophic_regular_expression_is_stopped_with_an_error(workspace: Client, user: str) -> None:
+    await write(workspace, user, "xs.txt", "x" * 60 + "\n")
+
+    with anyio.fail_after(PROMPT_REPLY_SECONDS):  # Python's re would backtrack here for longer than the universe
+        stopped = await call(workspace, "search_files", {"pattern": "(?:x|xx)+y", "regex": True}, user=user)
+    literal = await ok(workspace, "search_files", {"pattern": "(?:x|xx)+y"}, user=user)
+
+    assert stopped.is_error
+    assert literal["matches"] == []
+
+
+async def test_temporary_files_are_hidden_from_listing_and_search(workspace: Client, user: str, home: Path) -> None:
+    # What a write leaves behind when the process dies between creating its temporary file and renaming it.
+    (home / "sub").mkdir()
+    (home / ".tmp-abc123").write_text("half written\n")
+    (home / "sub" / ".tmp-def456").write_text("half written\n")
+
+    listing = await ok(workspace, "list_files", {"recursive": True}, user=user)
+    search = await ok(workspace, "search_files", {"pattern": "half written"}, user=user)
+    read = await call(workspace, "read_file", {"path": ".tmp-abc123"}, user=user)
+
+    assert [entry["path"] for entry in listing["entries"]] == ["sub"]
+    assert (search["matches"], search["files_searched"]) == ([], 0)
+    assert read.is_error
+
+
+# A workspace server whose process may not write files past FILE_SIZE_LIMIT bytes (RLIMIT_FSIZE), so a longer
+# write fails half-way with EFBIG, as on a full disk; Python ignores SIGXFSZ, which would otherwise end it.
+FILE_SIZE_LIMIT = MAX_FILE_BYTES // 2
+_SERVER_WITH_FILE_SIZE_LIMIT = f"""
+import resource
+from mcp_servers.workspace.__main__ import main
+resource.setrlimit(resource.RLIMIT_FSIZE, ({FILE_SIZE_LIMIT}, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+main([])
+"""
+
+
+async def test_a_write_that_fails_half_way_leaves_no_temporary_file(
+    workspace_env: dict[str, str], tmp_path: Path, user: str
+) -> None:
+    env = {**workspace_env, "WORKSPACE_ROOT": str(tmp_path)}
+    async with connect_python(["-c", _SERVER_WITH_FILE_SIZE_LIMIT], env) as limited:
+        failed = await call(limited, "write_file", {"path": "big.txt", "content": "x" * MAX_FILE_BYTES}, user=user)
+        listing = await ok(limited, "list_files", {}, user=user)
+
+    assert failed.is_error
+    assert listing["entries"] == []
+    assert contents(tmp_path / user_directory_name(user)) == {}
+
+
+async def test_concurrent_writes_never_pass_the_entry_limit(workspace: Client, user: str, home: Path) -> None:
+    attempts = 3 * MAX_ENTRIES
+
+    results = await asyncio.gather(
+        *(call(workspace, "write_file", {"path": f"f{n}.txt", "content": "x"}, user=user) for n in range(attempts))
+    )
+
+    assert sum(not result.is_error for result in results) == MAX_ENTRIES
+    assert len(contents(home)) == MAX_ENTRIES
 
 
 async def test_binary_files_are_reported_not_dumped(workspace: Client, user: str, home: Path) -> None:

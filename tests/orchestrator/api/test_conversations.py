@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from tests.fakes.openai_server import FakeOpenAI, text, tool_calls
 from tests.orchestrator.api.conftest import JWT_SECRET, SettingsFactory, bearer
 from tests.support.service import Service, running_service
-from tests.support.turns import json_turn, new_conversation, stored_messages
+from tests.support.turns import json_turn, new_conversation, open_stream, stored_messages
 
 ALICE = bearer("alice", name="Alice")
 BOB = bearer("bob", name="Bob")
@@ -61,6 +62,24 @@ async def test_another_users_conversation_is_not_found_on_every_route(
     assert (await client.get("/api/conversations", headers=BOB)).json() == []
     assert len(await stored_messages(client, conversation, ALICE)) == 4
     assert (await client.get(f"/api/conversations/{conversation}", headers=ALICE)).json()["title"] != "mine now"
+
+
+async def test_another_users_conversation_is_not_found_even_while_its_reply_runs(
+    secured: Service, fake_openai: FakeOpenAI
+) -> None:
+    client = secured.client
+    fake_openai.script(tool_calls([("test__hang", {})]))
+    conversation = await new_conversation(client, ALICE)
+
+    async with open_stream(client, conversation, "wait", ALICE) as events:
+        async for event in events:
+            if event.event == "tool_call_started":
+                post = await client.post(
+                    f"/api/conversations/{conversation}/messages", json={"content": "x"}, headers=BOB
+                )
+                stop = await client.post(f"/api/conversations/{conversation}/stop", headers=BOB)
+                assert (post.status_code, stop.status_code) == (404, 404)
+                assert (await client.post(f"/api/conversations/{conversation}/stop", headers=ALICE)).json()["stopped"]
 
 
 async def test_requests_without_a_valid_token_are_refused(secured: Service) -> None:
@@ -162,3 +181,43 @@ async def test_the_api_is_described_by_its_openapi_document(service: Service) ->
     assert {"/api/conversations", "/api/conversations/{conversation_id}/messages", "/api/servers"} <= set(
         document["paths"]
     )
+
+
+async def test_nul_and_lone_surrogates_from_the_model_or_a_tool_are_stored_safely(
+    secured: Service, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.script(
+        tool_calls([("test__echo", {"text": "a\x00b"}), ("test__echo", {"text": "lone \ud800"})]),
+        text("done \x00 here \udc00"),
+    )
+    conversation = await new_conversation(secured.client, ALICE)
+
+    reply = await json_turn(secured.client, conversation, "echo odd bytes", ALICE)
+
+    messages = await stored_messages(secured.client, conversation, ALICE)
+    results = {m["tool_call_id"]: m for m in messages if m["role"] == "tool"}
+    first, second = (results[call["id"]] for call in messages[1]["tool_calls"])
+    assert reply["status"] == "complete"
+    assert (first["content"], first["is_error"]) == ("a\ufffdb", False)
+    assert second["is_error"]
+    assert messages[-1]["content"] == "done \ufffd here \ufffd"
+    assert secured.state.registry.server("test").status == "healthy"
+
+
+@pytest.mark.parametrize("content", ["nul \x00 here", "lone \ud800 surrogate"])
+async def test_user_text_that_cannot_be_stored_is_refused_with_422(secured: Service, content: str) -> None:
+    conversation = await new_conversation(secured.client, ALICE)
+    body = json.dumps({"content": content}, ensure_ascii=True)
+
+    response = await secured.client.post(
+        f"/api/conversations/{conversation}/messages",
+        content=body,
+        headers={"Content-Type": "application/json", **ALICE},
+    )
+    created = await secured.client.post(
+        "/api/conversations",
+        content=json.dumps({"title": content}),
+        headers={"Content-Type": "application/json", **ALICE},
+    )
+
+    assert (response.status_code, created.status_code) == (422, 422)

@@ -259,7 +259,7 @@ async def test_a_client_that_disconnects_cancels_its_turn(service: Service, fake
         async for event in events:
             if event.event == "tool_call_started":
                 break
-    handle = service.state.turns.get(conversation)
+    handle = service.state.turns.get("local", conversation)
 
     if handle is not None:  # None: the turn already ended
         with anyio.fail_after(10):

@@ -75,6 +75,29 @@ def test_transport_comes_from_type_or_else_from_the_url(entry: dict[str, Any], t
     assert config.transport == transport
 
 
+def test_transport_is_guessed_from_the_url_after_expansion() -> None:
+    data = {"mcpServers": {"events": {"url": "${U}"}, "plain": {"url": "${P}"}}}
+
+    events, plain = parse_servers(data, environ={"U": "http://h:1/sse", "P": "http://h:1/mcp"})
+
+    assert (events.transport, events.url) == ("sse", "http://h:1/sse")
+    assert plain.transport == "streamable-http"
+
+
+def test_trust_keys_set_the_user_id_and_service_token_flags() -> None:
+    data = {
+        "mcpServers": {
+            "ours": {"url": "http://notes/mcp", "sendUserId": True, "useServiceToken": True},
+            "theirs": {"command": "srv", "sendUserId": False},
+        }
+    }
+
+    ours, theirs = parse_servers(data, environ={})
+
+    assert (ours.send_user_id, ours.use_service_token) == (True, True)
+    assert (theirs.send_user_id, theirs.use_service_token) == (False, False)
+
+
 def test_yaml_file_is_read_like_json(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -139,6 +162,7 @@ def test_every_problem_is_reported_once_naming_server_and_field() -> None:
             "typo": {"comand": "srv", "command": "srv"},
             "bad values": {"command": "srv"},
             "types": {"command": "", "args": "not-a-list", "env": ["x"], "timeout": 0, "disabled": "no"},
+            "trust": {"command": "srv", "sendUserId": "yes", "useServiceToken": 1},
             "http": {"url": "ftp://x", "command": "srv", "type": "sse"},
             "missing": {"command": "${NOPE}"},
             "kind": {"type": "websocket", "url": "ws://x"},
@@ -160,6 +184,8 @@ def test_every_problem_is_reported_once_naming_server_and_field() -> None:
         "mcpServers.types.env: must be an object of names to strings",
         "mcpServers.types.timeout: must be a number of seconds, more than 0 and at most 3600",
         "mcpServers.types.disabled: must be true or false",
+        "mcpServers.trust.sendUserId: must be true or false",
+        "mcpServers.trust.useServiceToken: must be true or false",
         "mcpServers.http.command: a sse server takes 'url', not stdio settings",
         "mcpServers.http.url: must be an http:// or https:// URL",
         "mcpServers.missing.command: environment variable 'NOPE' is not set (use ${NOPE:-default} for a default)",

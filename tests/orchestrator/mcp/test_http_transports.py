@@ -19,8 +19,16 @@ def http_server(
     return streamable_http_server if request.param == "streamable-http" else sse_server
 
 
-def http_config(server: HttpTestServer, *, tool_timeout_seconds: float = 60.0) -> ServerConfig:
-    return ServerConfig(id="web", transport=server.transport, url=server.url, tool_timeout_seconds=tool_timeout_seconds)
+def http_config(
+    server: HttpTestServer, *, tool_timeout_seconds: float = 60.0, send_user_id: bool = False
+) -> ServerConfig:
+    return ServerConfig(
+        id="web",
+        transport=server.transport,
+        url=server.url,
+        tool_timeout_seconds=tool_timeout_seconds,
+        send_user_id=send_user_id,
+    )
 
 
 async def test_tools_over_http_are_listed_and_called(http_server: HttpTestServer) -> None:
@@ -29,7 +37,7 @@ async def test_tools_over_http_are_listed_and_called(http_server: HttpTestServer
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         progress.append(value)
 
-    async with McpRegistry([http_config(http_server)], **FAST_BACKOFF) as registry:
+    async with McpRegistry([http_config(http_server, send_user_id=True)], **FAST_BACKOFF) as registry:
         assert await registry.wait_until_settled(20)
 
         names = {spec.name for spec in registry.tools()}

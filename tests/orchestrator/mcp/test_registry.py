@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import anyio
@@ -46,8 +47,8 @@ async def test_calls_route_by_exposed_name_and_render_text() -> None:
     assert failed.is_error
 
 
-async def test_user_id_reaches_the_server_in_request_meta() -> None:
-    async with McpRegistry([fake_server_config("alpha")], **FAST_BACKOFF) as registry:
+async def test_user_id_reaches_a_server_configured_to_receive_it_in_request_meta() -> None:
+    async with McpRegistry([fake_server_config("alpha", send_user_id=True)], **FAST_BACKOFF) as registry:
         assert await registry.wait_until_settled(20)
 
         as_user = await registry.call_tool("alpha__whoami", {}, user_id="user-42")
@@ -55,6 +56,15 @@ async def test_user_id_reaches_the_server_in_request_meta() -> None:
 
     assert as_user.text == "user-42"
     assert anonymous.text == "anonymous"
+
+
+async def test_user_id_is_not_sent_to_servers_not_configured_for_it() -> None:
+    async with McpRegistry([fake_server_config("other")], **FAST_BACKOFF) as registry:
+        assert await registry.wait_until_settled(20)
+
+        output = await registry.call_tool("other__whoami", {}, user_id="user-42")
+
+    assert output.text == "anonymous"
 
 
 async def test_progress_notifications_reach_the_callback() -> None:
@@ -94,6 +104,48 @@ async def test_a_server_flooding_stderr_is_not_blocked() -> None:
 
     assert output.text == "wrote 5000 lines"
     assert echoed.text == "still here"
+
+
+class LoggedLines(logging.Handler):
+    """Counts log records that mention ``text``, and lets a test wait for a number of them."""
+
+    def __init__(self, text: str, wanted: int) -> None:
+        super().__init__()
+        self.text = text
+        self.wanted = wanted
+        self.count = 0
+        self.reached = anyio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.count += 1
+            if self.count >= self.wanted:
+                self.reached.set()
+
+
+async def test_a_server_flooding_stderr_without_end_does_not_hold_up_calls_to_another_server() -> None:
+    stderr_logger = logging.getLogger("orchestrator.mcp.stderr")
+    loud_lines = LoggedLines("MCP server loud stderr", wanted=20)  # the log's rate limit: the flood is on
+    stderr_logger.addHandler(loud_lines)
+    stderr_logger.setLevel(logging.INFO)
+    try:
+        configs = [fake_server_config("loud"), fake_server_config("quiet")]
+        async with McpRegistry(configs, **FAST_BACKOFF) as registry:
+            assert await registry.wait_until_settled(20)
+
+            started = await registry.call_tool("loud__noisy", {"forever": True})
+            with anyio.fail_after(10):
+                await loud_lines.reached.wait()
+                # Each round trip needs the event loop several times; a drain that never yields starves them.
+                echoed = [(await registry.call_tool("quiet__echo", {"text": str(n)})).text for n in range(20)]
+            statuses = {info.id: info.status for info in registry.servers()}
+    finally:
+        stderr_logger.removeHandler(loud_lines)
+        stderr_logger.setLevel(logging.NOTSET)
+
+    assert started.text == "writing forever"
+    assert echoed == [str(n) for n in range(20)]
+    assert statuses == {"loud": "healthy", "quiet": "healthy"}
 
 
 async def test_server_that_never_answers_times_out_and_the_call_is_cancelled_on_it() -> None:
@@ -247,12 +299,27 @@ def test_duplicate_server_ids_are_a_configuration_error() -> None:
 
 
 async def test_disabled_servers_are_listed_as_stopped_and_not_started() -> None:
-    async with McpRegistry([fake_server_config("off", enabled=False)], **FAST_BACKOFF) as registry:
+    # A command that cannot start: any attempt would leave an error and pass through "connecting".
+    off = ServerConfig(id="off", transport="stdio", command="/nonexistent/mcp-server", enabled=False)
+    seen: list[str] = []
+
+    def record() -> None:
+        seen.extend(info.status for info in registry.servers())
+
+    registry = McpRegistry([off], on_change=record, **FAST_BACKOFF)
+    async with registry:
         assert await registry.wait_until_settled(5)
+        added = await registry.add(fake_server_config("later", enabled=False))
+        await anyio.wait_all_tasks_blocked()
 
-        (info,) = registry.servers()
+        infos = registry.servers()
 
-    assert (info.status, info.tool_count, info.last_error) == ("stopped", 0, None)
+    assert [(info.id, info.status, info.tool_count, info.last_error) for info in infos] == [
+        ("off", "stopped", 0, None),
+        ("later", "stopped", 0, None),
+    ]
+    assert added.status == "stopped"
+    assert set(seen) == {"stopped"}
 
 
 async def test_tools_added_at_run_time_appear_after_list_changed() -> None:

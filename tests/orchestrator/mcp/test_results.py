@@ -58,7 +58,6 @@ def test_structured_content_is_the_text_when_there_is_no_content() -> None:
     output = render_result(result, max_chars=1000)
 
     assert output.text == '{"temperature": 21.5, "city": "Zürich"}'
-    assert output.structured == {"temperature": 21.5, "city": "Zürich"}
 
 
 def test_error_results_stay_errors() -> None:
@@ -76,10 +75,15 @@ def test_long_text_is_cut_with_a_visible_marker() -> None:
     assert output.text == "x" * 20_000 + "\n\n[truncated: showing 20000 of 5000000 characters]"
 
 
-def test_structured_content_over_the_budget_is_not_passed_on() -> None:
-    result = CallToolResult(content=[TextContent(text="big")], structured_content={"result": "z" * 100})
+class NotSerialisable:
+    def __str__(self) -> str:
+        raise AssertionError("the structured content was serialised")
 
-    assert render_result(result, max_chars=50).structured is None
+
+def test_structured_content_is_not_serialised_when_there_is_text_content() -> None:
+    result = CallToolResult(content=[TextContent(text="big")], structured_content={"result": NotSerialisable()})
+
+    assert render_result(result, max_chars=50) == ToolOutput(text="big", is_error=False)
 
 
 def test_text_at_the_limit_is_not_cut() -> None:

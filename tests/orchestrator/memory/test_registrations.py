@@ -21,6 +21,8 @@ async def test_a_registration_is_stored_with_every_field(store: SqlStore) -> Non
         tool_timeout_seconds=12.5,
         created_by="admin-sub",
         created_at=datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC),
+        send_user_id=True,
+        use_service_token=True,
     )
 
     added = await store.add_registration(sent)
