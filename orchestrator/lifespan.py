@@ -90,6 +90,11 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             settings.jwt_secret_key.get_secret_value() if settings.jwt_secret_key else None,
             frozenset(settings.admin_users),
         )
+        if not auth.enabled and settings.host not in {"127.0.0.1", "localhost", "::1"}:
+            logger.warning(
+                "listening on %s without JWT_SECRET_KEY: every client that can reach it acts as the local admin",
+                settings.host,
+            )
         state = AppState(settings, store, registry, model, runner, auth)
         logger.info(
             "orchestrator ready: %d MCP server(s), model %s",

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = Field(default="gpt-4o-mini", min_length=1)
     openai_max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    openai_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    openai_temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     openai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     openai_max_retries: int = Field(default=3, ge=0, le=10)
 

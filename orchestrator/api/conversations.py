@@ -77,6 +77,7 @@ def _message_out(record: MessageRecord) -> MessageOut:
         model=record.model,
         prompt_tokens=record.prompt_tokens,
         completion_tokens=record.completion_tokens,
+        started_at=record.started_at,
         duration_ms=record.duration_ms,
         error=record.error,
     )

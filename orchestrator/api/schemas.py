@@ -62,6 +62,7 @@ class MessageOut(BaseModel):
     model: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    started_at: datetime | None = None
     duration_ms: int | None = None
     error: str | None = None
 

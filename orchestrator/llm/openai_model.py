@@ -205,6 +205,10 @@ class OpenAIChatModel:
                     raise ModelStreamInterrupted(exc.reason) from exc
                 if attempt > self._max_retries:
                     raise ModelUnavailable(exc.reason, status_code=exc.status_code, attempts=attempt) from exc
+                if exc.retry_after is not None and exc.retry_after > self._retry_max_wait:
+                    # Waiting less than asked would only spend the retries on more refusals.
+                    reason = f"{exc.reason} (the endpoint asks to wait {exc.retry_after:g}s before retrying)"
+                    raise ModelUnavailable(reason, status_code=exc.status_code, attempts=attempt) from exc
                 wait = self._wait_before_retry(exc, attempt)
                 logger.warning(
                     "model request failed; retrying",
@@ -220,7 +224,7 @@ class OpenAIChatModel:
 
     def _wait_before_retry(self, failure: _Transient, attempt: int) -> float:
         if failure.retry_after is not None:
-            return min(failure.retry_after, self._retry_max_wait)
+            return failure.retry_after
         backoff = _INITIAL_BACKOFF_SECONDS * 2 ** (attempt - 1) * (0.75 + random.random() / 4)
         return min(backoff, self._retry_max_wait)
 

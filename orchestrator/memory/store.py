@@ -100,9 +100,11 @@ class SqlStore:
     async def append_messages(
         self, user_id: str, conversation_id: str, messages: Sequence[NewMessage], *, durable: bool = True
     ) -> list[MessageRecord]:
-        """Append messages in one transaction, giving them the next ``seq`` numbers, and touch ``updated_at``.
+        """Append messages atomically, giving them the next ``seq`` numbers, and touch ``updated_at``.
 
-        Two statements: concurrent appends get disjoint, consecutive numbers.
+        A transaction of two statements (reserve the numbers, insert), so concurrent appends get disjoint,
+        consecutive numbers; on PostgreSQL one message is a single statement (a data-modifying CTE). With
+        ``durable=False`` PostgreSQL acknowledges the commit before flushing it (see ``Database.run``).
 
         Raises: ConversationNotFound.
         """
@@ -126,9 +128,10 @@ class SqlStore:
     ) -> tuple[list[MessageRecord], MessageRecord]:
         """Append the user's ``message`` and return (the messages before it, the stored message).
 
-        One transaction of three statements: reserve the next ``seq`` (touching ``updated_at``, and setting the
-        title to ``title`` when given and the conversation has no messages and the default title yet), read the
-        history, insert the message.
+        Reserve the next ``seq`` (touching ``updated_at``, and setting the title to ``title`` when given and the
+        conversation has no messages and the default title yet), insert the message, read the history. SQLite: one
+        transaction of three statements. PostgreSQL: two statements, each atomic: the reservation and insert as
+        one, then the history (a fresh snapshot that sees every message numbered before ours).
 
         Raises: ConversationNotFound.
         """

@@ -143,10 +143,10 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
     def noisy(lines: int = 5000, forever: bool = False) -> str:
         """Write ``lines`` long lines to stderr, then answer; or answer at once and write as fast as possible until
         the process exits."""
-        line = "noise " * 150
         if forever:
-            threading.Thread(target=_write_stderr_forever, args=((line + "\n").encode(),), daemon=True).start()
+            threading.Thread(target=_write_stderr_forever, daemon=True).start()
             return "writing forever"
+        line = "noise " * 150
         for _ in range(lines):
             print(line, file=sys.stderr)
         sys.stderr.flush()
@@ -174,8 +174,8 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
     return server
 
 
-def _write_stderr_forever(line: bytes) -> None:
-    lines = line * 64  # fewer, larger writes: faster than any reader that handles lines one by one
+def _write_stderr_forever() -> None:
+    lines = b"noise\n" * 10_000  # many short lines in few writes: more lines than a reader can look at one by one
     try:
         while True:
             os.write(sys.stderr.fileno(), lines)

@@ -130,8 +130,10 @@ async def test_an_oversized_body_is_refused_with_413(make_settings: SettingsFact
         response = await service.client.post(
             f"/api/conversations/{conversation}/messages", json={"content": "x" * 10_000}
         )
+        unknown = await service.client.get("/api/nowhere")
 
     assert response.status_code == 413
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
 
 
 async def test_a_message_longer_than_the_limit_is_refused(make_settings: SettingsFactory) -> None:

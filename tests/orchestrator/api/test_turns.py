@@ -95,11 +95,10 @@ async def test_parallel_tool_calls_run_concurrently_and_each_gets_exactly_one_re
     stored = [m for m in await stored_messages(service.client, conversation) if m["role"] == "tool"]
     slow = [m for m in stored if m["tool_name"] == "test__slow"]
     assert len(slow) == 2
-    # The two slow calls were running at the same time: each started before the other finished.
-    first, second = sorted(slow, key=lambda m: m["created_at"])
-    first_end = datetime.fromisoformat(first["created_at"])
-    second_start = datetime.fromisoformat(second["created_at"]) - timedelta(milliseconds=second["duration_ms"])
-    assert second_start < first_end
+    # The two slow calls ran at the same time: the second started before the first finished.
+    first, second = sorted(slow, key=lambda m: m["started_at"])
+    first_end = datetime.fromisoformat(first["started_at"]) + timedelta(milliseconds=first["duration_ms"])
+    assert datetime.fromisoformat(second["started_at"]) < first_end
 
 
 async def test_tool_errors_unknown_tools_and_malformed_arguments_go_back_to_the_model(

@@ -123,7 +123,6 @@ async def test_the_request_streams_with_usage_and_sends_tools_only_when_there_ar
     [
         pytest.param(error(429, retry_after=0.25), 0.25, id="retry-after-seconds"),
         pytest.param(error(503, retry_after_ms=1500), 1.5, id="retry-after-ms"),
-        pytest.param(error(429, retry_after=600), 20, id="capped-by-retry-max-wait"),
     ],
 )
 async def test_a_rate_limit_is_retried_after_the_delay_the_server_asks_for(
@@ -140,6 +139,19 @@ async def test_a_rate_limit_is_retried_after_the_delay_the_server_asks_for(
     assert completed(events).content == "Here you go."
     assert len(fake_openai.requests) == 2
     assert sleeps.waits == [pytest.approx(expected_wait)]
+
+
+async def test_a_rate_limit_asking_for_a_longer_wait_than_allowed_ends_at_once(
+    model: OpenAIChatModel, fake_openai: FakeOpenAI, sleeps: RecordedSleeps
+) -> None:
+    fake_openai.script(error(429, retry_after=600), text("never sent"))
+
+    with pytest.raises(ModelUnavailable) as caught:
+        await collect(model.stream(USER_ASKS, []))
+
+    assert (caught.value.status_code, caught.value.attempts) == (429, 1)
+    assert sleeps.waits == []
+    assert len(fake_openai.requests) == 1
 
 
 async def test_persistent_server_errors_make_the_model_unavailable_after_bounded_retries(
