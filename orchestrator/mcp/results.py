@@ -26,7 +26,6 @@ def render_result(result: CallToolResult, *, max_chars: int) -> ToolOutput:
     described (``[image: image/png, 1234 bytes]``) rather than inlined; resource links read ``[resource: uri]``.
     When there is no content at all but ``structured_content`` is set, its JSON is the text; otherwise the content
     already says what the structured content says (the spec asks servers to send both), and it is left alone.
-    ``ToolOutput.structured`` is not filled: nothing reads it, and it could be as large as the result.
     """
     parts = [_render_block(block) for block in result.content]
     if parts or result.structured_content is None:

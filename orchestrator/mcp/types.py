@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -94,7 +94,6 @@ class ToolOutput:
     text: str
     is_error: bool
     truncated: bool = False
-    structured: Mapping[str, Any] | None = field(default=None)
 
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]

@@ -6,10 +6,10 @@ instead of polling (``--port 0`` picks a free port). ``tests.fakes.mcp_http`` st
 
 Tools: ``echo``, ``add``, ``name`` (the ``--name``), ``slow`` (reports progress), ``hang`` (never answers;
 records its cancellation), ``cancellations`` (how many ``hang`` calls were cancelled), ``crash`` (the process exits
-mid-call), ``fail`` (an error result), ``flood`` (a huge result), ``noisy`` (floods stderr, for a while or until the
-process exits), ``whoami`` (the user id
-from the request's ``_meta``) and ``add_tool`` (registers a tool and announces the change). ``tools/list`` answers
-in pages of ``--page-size`` tools, so clients must follow cursors.
+mid-call), ``fail`` (an error result, or a protocol error), ``flood`` (a huge result), ``noisy`` (floods stderr,
+for a while or until the process exits), ``whoami`` (the user id from the request's ``_meta``) and ``add_tool``
+(registers a tool and announces the change). ``tools/list`` answers in pages of ``--page-size`` tools, so clients
+must follow cursors.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import uvicorn
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ListToolsResult, PaginatedRequestParams
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, ListToolsResult, PaginatedRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 
@@ -130,8 +131,10 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
         os._exit(3)
 
     @server.tool()
-    def fail(message: str = "this tool always fails") -> str:
-        """Report an error result."""
+    def fail(message: str = "this tool always fails", protocol: bool = False) -> str:
+        """Report an error result, or with ``protocol`` answer with a JSON-RPC error instead."""
+        if protocol:
+            raise MCPError(code=INTERNAL_ERROR, message=message)
         raise ToolError(message)
 
     @server.tool()

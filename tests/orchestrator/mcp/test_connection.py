@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ import anyio
 import pytest
 from mcp.client.client import ConnectMode
 
-from orchestrator.errors import ServerUnavailable
+from orchestrator.errors import ServerUnavailable, ToolCallFailed
 from orchestrator.mcp.connection import ServerConnection
 from orchestrator.mcp.types import ServerConfig
 from tests.orchestrator.mcp.helpers import FAST_BACKOFF, Changes, fake_server_config
@@ -74,3 +75,30 @@ async def test_a_server_that_dies_at_start_up_reports_its_last_stderr_line_witho
         error = connection.last_error
 
     assert error == "the server process exited or closed its output; its last stderr line: rejected token ***"
+
+
+async def test_secrets_from_args_are_masked_in_logged_stderr_and_in_the_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.mcp")
+    script = "import sys; print('started with', *sys.argv[1:], file=sys.stderr, flush=True); sys.exit(sys.argv[-1])"
+    config = ServerConfig(
+        id="argy", transport="stdio", command=sys.executable, args=("-c", script, "--api-key", "sekrit-123")
+    )
+    connection = ServerConnection(config, **FAST_BACKOFF)
+    async with running(connection):
+        error = connection.last_error
+
+    logged = [record.getMessage() for record in caplog.records]
+    assert "MCP server argy stderr: started with --api-key ***" in logged
+    assert not [message for message in logged if "sekrit-123" in message]
+    assert error == "the server process exited or closed its output; its last stderr line: ***"
+
+
+async def test_protocol_errors_fail_the_call_with_secrets_masked() -> None:
+    connection = ServerConnection(fake_server_config("strict", env={"TOKEN": "tok-424242"}), **FAST_BACKOFF)
+    async with running(connection):
+        with pytest.raises(ToolCallFailed) as caught:
+            await connection.call_tool("fail", {"message": "token tok-424242 is wrong", "protocol": True})
+        status = connection.status
+
+    assert caught.value.reason == "the server answered with MCP error -32603: token *** is wrong"
+    assert status == "healthy"

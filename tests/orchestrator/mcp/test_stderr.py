@@ -31,3 +31,27 @@ async def test_stderr_lines_are_logged_with_a_cap_and_the_last_is_kept(caplog: p
     assert logged[0].startswith("MCP server noisy stderr: line 0 ")
     assert len(logged[0]) < 600
     assert any("lines not logged" in message for message in logged)
+
+
+async def test_logged_stderr_lines_have_the_servers_secrets_masked(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.mcp.stderr")
+
+    async with capture_stderr("leaky", secrets=["hunter22"]) as tail:
+        print("login with hunter22 refused", file=tail.errlog, flush=True)
+
+    assert [record.getMessage() for record in caplog.records] == ["MCP server leaky stderr: login with *** refused"]
+
+
+async def test_past_the_rate_limit_lines_are_counted_and_only_the_last_is_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.mcp.stderr")
+
+    async with capture_stderr("chatty") as tail:
+        tail.errlog.write("".join(f"line {number}\n" for number in range(100)))
+        tail.errlog.flush()
+
+    logged = [record.getMessage() for record in caplog.records]
+    assert tail.last_line == "line 99"
+    assert logged[:20] == [f"MCP server chatty stderr: line {number}" for number in range(20)]
+    assert logged[20:] == ["MCP server chatty: 80 more stderr lines not logged"]
