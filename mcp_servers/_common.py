@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import ipaddress
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast, get_args
@@ -34,7 +36,8 @@ DEFAULT_USER_ID = "local"
 MAX_USER_ID_CHARS = 256
 
 Transport = Literal["stdio", "streamable-http"]
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+EXIT_USAGE = 2
+"""The exit status for a refused command line, as argparse uses."""
 
 
 class ServiceSettings(BaseSettings):
@@ -108,15 +111,44 @@ class ServiceTokenMiddleware:
         return matches and scheme.lower() == "bearer"
 
 
-def streamable_http_app(server: MCPServer, *, host: str, service_token: SecretStr | None) -> ASGIApp:
-    """The server's streamable HTTP app at ``/mcp``, behind the service-token gate when a token is set."""
-    app: ASGIApp = server.streamable_http_app(host=host)
+class UnauthenticatedExposure(Exception):
+    """Serving HTTP beyond this machine without a service token, which was not explicitly allowed."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(
+            f"refusing to serve on {host} without MCP_SERVICE_TOKEN: anyone who can reach it could act as any user. "
+            "Set MCP_SERVICE_TOKEN (the orchestrator sends the same value), bind to 127.0.0.1, "
+            "or pass --allow-unauthenticated if something else guards the port."
+        )
+        self.host = host
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine: ``localhost`` or a loopback address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name, which may resolve to anything
+        return False
+
+
+def streamable_http_app(
+    server: MCPServer, *, host: str, service_token: SecretStr | None, allow_unauthenticated: bool = False
+) -> ASGIApp:
+    """The server's streamable HTTP app at ``/mcp``, behind the service-token gate when a token is set.
+
+    Raises:
+        UnauthenticatedExposure: no token is set, ``host`` is not a loopback address, and
+            ``allow_unauthenticated`` is false.
+    """
     token = service_token.get_secret_value() if service_token is not None else ""
-    if token:
-        return ServiceTokenMiddleware(app, token)
-    if host not in LOOPBACK_HOSTS:
+    if not token and not is_loopback(host):
+        if not allow_unauthenticated:
+            raise UnauthenticatedExposure(host)
         logger.warning("serving on %s without MCP_SERVICE_TOKEN: anyone who can reach it can act as any user", host)
-    return app
+    app: ASGIApp = server.streamable_http_app(host=host)
+    return ServiceTokenMiddleware(app, token) if token else app
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,24 +156,49 @@ class ServeOptions:
     transport: Transport
     host: str
     port: int
+    allow_unauthenticated: bool = False
 
 
 def parse_serve_options(argv: Sequence[str] | None, *, prog: str, description: str, default_port: int) -> ServeOptions:
-    """Read ``--transport``, ``--host`` and ``--port`` from the command line."""
+    """Read ``--transport``, ``--host``, ``--port`` and ``--allow-unauthenticated`` from the command line."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--transport", choices=get_args(Transport), default="stdio", help="default: stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=default_port, help=f"HTTP port, 0 picks a free one (default: {default_port})"
     )
+    parser.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve HTTP on a non-loopback --host without MCP_SERVICE_TOKEN (refused otherwise)",
+    )
     args = parser.parse_args(argv)
-    return ServeOptions(transport=cast(Transport, args.transport), host=str(args.host), port=int(args.port))
+    return ServeOptions(
+        transport=cast(Transport, args.transport),
+        host=str(args.host),
+        port=int(args.port),
+        allow_unauthenticated=bool(args.allow_unauthenticated),
+    )
 
 
 def serve(server: MCPServer, options: ServeOptions, *, service_token: SecretStr | None) -> None:
-    """Run ``server`` on the chosen transport until it is stopped."""
+    """Run ``server`` on the chosen transport until it is stopped.
+
+    Raises:
+        SystemExit: with status 2, after a message on stderr, when HTTP would be served beyond this machine
+            without a service token and ``--allow-unauthenticated`` was not given.
+    """
     if options.transport == "stdio":
         server.run("stdio")
         return
-    app = streamable_http_app(server, host=options.host, service_token=service_token)
+    try:
+        app = streamable_http_app(
+            server,
+            host=options.host,
+            service_token=service_token,
+            allow_unauthenticated=options.allow_unauthenticated,
+        )
+    except UnauthenticatedExposure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from exc
     uvicorn.run(app, host=options.host, port=options.port, log_level="info")

@@ -1,4 +1,7 @@
-"""``python -m mcp_servers.workspace [--transport stdio|streamable-http] [--host H] [--port P]``."""
+"""``python -m mcp_servers.workspace [--transport stdio|streamable-http] [--host H] [--port P]``.
+
+``--allow-unauthenticated`` lets HTTP be served on a non-loopback host without ``MCP_SERVICE_TOKEN``.
+"""
 
 from __future__ import annotations
 

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar
 
+import regex
 from pydantic import BaseModel, Field
 
-from mcp_servers.workspace.sandbox import Sandbox, WorkspaceError
+from mcp_servers.workspace.sandbox import TEMP_PREFIX, Sandbox, WorkspaceError
 
 MAX_LIST_ENTRIES = 500
 MAX_READ_LINES = 2_000
@@ -39,6 +41,15 @@ class NotFound(WorkspaceError):
 
 class LimitExceeded(WorkspaceError):
     """A size or count limit of the workspace would be passed."""
+
+
+class SearchTimedOut(WorkspaceError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"The regular expression search took longer than {seconds:g} s and was stopped. Use a simpler pattern "
+            "(nested or overlapping repeats such as '(x|xx)+' can take forever), plain text (regex=false), or a glob."
+        )
+        self.seconds = seconds
 
 
 class Entry(BaseModel):
@@ -100,6 +111,24 @@ class Limits:
     max_file_bytes: int
     max_entries: int
     max_bytes: int
+    search_seconds: float
+    """The most time one regular-expression search may take."""
+
+
+class UserLocks:
+    """One lock per user folder, held while an operation checks the limits and changes the folder.
+
+    Without it two calls of one user could both pass the quota check before either writes. The locks serialise
+    the threads of one server process; servers in several processes must not share a ``WORKSPACE_ROOT``.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[Path, threading.Lock] = {}
+
+    def for_folder(self, folder: Path) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(folder, threading.Lock())
 
 
 def _os_errors_reported(method: Callable[Concatenate[UserFiles, _P], _R]) -> Callable[Concatenate[UserFiles, _P], _R]:
@@ -130,11 +159,16 @@ def _kind(real: Path) -> EntryType:
 
 
 class UserFiles:
-    """What the tools do to one user's files; every caller path goes through ``Sandbox.resolve``."""
+    """What the tools do to one user's files; every caller path goes through ``Sandbox.resolve``.
 
-    def __init__(self, sandbox: Sandbox, limits: Limits) -> None:
+    Operations that change the folder hold ``lock`` (the user's lock from ``UserLocks``) from their limit checks
+    to their last change.
+    """
+
+    def __init__(self, sandbox: Sandbox, limits: Limits, lock: threading.Lock) -> None:
         self._sandbox = sandbox
         self._limits = limits
+        self._lock = lock
         sandbox.ensure()
 
     @_os_errors_reported
@@ -188,85 +222,97 @@ class UserFiles:
     def write(self, path: str, content: str) -> Written:
         real = self._sandbox.resolve(path)
         data = content.encode()
-        if real.is_dir():
-            raise WorkspaceError(f"{path!r} is a folder; give a file path.")
-        created = not real.exists()
-        old_size = 0 if created else real.stat().st_size
-        self._check_file_size(path, len(data))
-        self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=len(data) - old_size)
-        real.parent.mkdir(parents=True, exist_ok=True)
-        # Write beside the target and swap it in, so a reader never sees half a file.
-        with tempfile.NamedTemporaryFile(dir=real.parent, prefix=".tmp-", delete=False) as tmp:
-            tmp.write(data)
-        try:
-            os.replace(tmp.name, real)
-        except OSError:
-            os.unlink(tmp.name)
-            raise
+        with self._lock:
+            if real.is_dir():
+                raise WorkspaceError(f"{path!r} is a folder; give a file path.")
+            created = not real.exists()
+            old_size = 0 if created else real.stat().st_size
+            self._check_file_size(path, len(data))
+            self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=len(data) - old_size)
+            real.parent.mkdir(parents=True, exist_ok=True)
+            _replace_atomically(real, data)
         return Written(path=self._sandbox.relative(real), size=len(data), created=created)
 
     @_os_errors_reported
     def append(self, path: str, content: str) -> Written:
         real = self._sandbox.resolve(path)
         data = content.encode()
-        if real.is_dir():
-            raise WorkspaceError(f"{path!r} is a folder; give a file path.")
-        created = not real.exists()
-        old_size = 0 if created else real.stat().st_size
-        self._check_file_size(path, old_size + len(data))
-        self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=len(data))
-        real.parent.mkdir(parents=True, exist_ok=True)
-        with real.open("ab") as file:
-            file.write(data)
+        with self._lock:
+            if real.is_dir():
+                raise WorkspaceError(f"{path!r} is a folder; give a file path.")
+            created = not real.exists()
+            old_size = 0 if created else real.stat().st_size
+            self._check_file_size(path, old_size + len(data))
+            self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=len(data))
+            real.parent.mkdir(parents=True, exist_ok=True)
+            with real.open("ab") as file:
+                file.write(data)
         return Written(path=self._sandbox.relative(real), size=old_size + len(data), created=created)
 
     @_os_errors_reported
     def delete(self, path: str) -> Removed:
-        real = self._existing(path)
-        kind = _kind(real)
-        if kind == "directory":
-            if any(real.iterdir()):
-                raise WorkspaceError(f"{path!r} is a folder that is not empty; delete what is inside first.")
-            real.rmdir()
-        else:
-            real.unlink()
+        with self._lock:
+            real = self._existing(path)
+            kind = _kind(real)
+            if kind == "directory":
+                children = list(real.iterdir())
+                if any(not child.name.startswith(TEMP_PREFIX) for child in children):
+                    raise WorkspaceError(f"{path!r} is a folder that is not empty; delete what is inside first.")
+                for leftover in children:  # hidden temporary files of writes that never finished: none is running
+                    leftover.unlink()
+                real.rmdir()
+            else:
+                real.unlink()
         return Removed(path=self._sandbox.relative(real), type=kind)
 
     @_os_errors_reported
     def make_directory(self, path: str) -> DirectoryMade:
         real = self._sandbox.resolve(path)
-        if real.exists() and not real.is_dir():
-            raise WorkspaceError(f"{path!r} is a file.")
-        created = not real.exists()
-        self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=0)
-        real.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if real.exists() and not real.is_dir():
+                raise WorkspaceError(f"{path!r} is a file.")
+            created = not real.exists()
+            self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=0)
+            real.mkdir(parents=True, exist_ok=True)
         return DirectoryMade(path=self._sandbox.relative(real), created=created)
 
     @_os_errors_reported
     def move(self, source: str, destination: str, *, overwrite: bool) -> Moved:
-        src = self._existing(source)
-        dst = self._sandbox.resolve(destination)
-        if dst == src:
-            raise WorkspaceError("source and destination are the same.")
-        if dst.is_relative_to(src):
-            raise WorkspaceError(f"cannot move {source!r} into itself.")
-        if dst.exists():
-            if dst.is_dir():
-                raise WorkspaceError(f"{destination!r} is an existing folder; give the full new path.")
-            if src.is_dir() or not overwrite:
-                raise WorkspaceError(f"{destination!r} exists; pass overwrite=true to replace the file.")
-        self._check_quota(new_entries=self._missing_parents(dst), new_bytes=0)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
+        with self._lock:
+            src = self._existing(source)
+            dst = self._sandbox.resolve(destination)
+            if dst == src:
+                raise WorkspaceError("source and destination are the same.")
+            if dst.is_relative_to(src):
+                raise WorkspaceError(f"cannot move {source!r} into itself.")
+            if dst.exists():
+                if dst.is_dir():
+                    raise WorkspaceError(f"{destination!r} is an existing folder; give the full new path.")
+                if src.is_dir() or not overwrite:
+                    raise WorkspaceError(f"{destination!r} exists; pass overwrite=true to replace the file.")
+            self._check_quota(new_entries=self._missing_parents(dst), new_bytes=0)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
         return Moved(source=self._sandbox.relative(src), destination=self._sandbox.relative(dst))
 
     @_os_errors_reported
-    def search(self, pattern: str, *, glob: str | None, regex: bool, ignore_case: bool, limit: int) -> SearchResult:
-        flags = re.IGNORECASE if ignore_case else 0
+    def search(self, pattern: str, *, glob: str | None, use_regex: bool, ignore_case: bool, limit: int) -> SearchResult:
+        """Matching lines in the user's text files, in path order.
+
+        A regular expression is matched by the ``regex`` package, which, unlike ``re``, can stop a match that
+        backtracks without end: the whole search gets ``Limits.search_seconds``. A plain text is escaped and
+        needs no bound, since matching it takes time linear in the line.
+
+        Raises:
+            WorkspaceError: the regular expression is invalid.
+            SearchTimedOut: the regular expression search ran out of time.
+        """
+        flags = regex.IGNORECASE if ignore_case else 0
         try:
-            compiled = re.compile(pattern if regex else re.escape(pattern), flags)
-        except re.error as exc:
+            compiled = regex.compile(pattern if use_regex else regex.escape(pattern), flags)
+        except regex.error as exc:
             raise WorkspaceError(f"invalid regular expression: {exc}.") from exc
+        deadline = time.monotonic() + self._limits.search_seconds if use_regex else None
         matches: list[Match] = []
         searched = 0
         for real in self._walk(self._sandbox.root, recursive=True):
@@ -280,11 +326,22 @@ class UserFiles:
                 continue
             searched += 1
             for number, line in enumerate(text.splitlines(), start=1):
-                if compiled.search(line):
+                if self._line_matches(compiled, line, deadline):
                     if len(matches) == limit:
                         return SearchResult(matches=matches, files_searched=searched, truncated=True)
                     matches.append(Match(path=relative, line=number, text=line.strip()[:MAX_MATCH_CHARS]))
         return SearchResult(matches=matches, files_searched=searched, truncated=False)
+
+    def _line_matches(self, compiled: regex.Pattern[str], line: str, deadline: float | None) -> bool:
+        if deadline is None:
+            return compiled.search(line) is not None
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            try:
+                return compiled.search(line, timeout=remaining) is not None
+            except TimeoutError:
+                pass
+        raise SearchTimedOut(self._limits.search_seconds)
 
     def _existing(self, path: str, *, allow_root: bool = False) -> Path:
         real = self._sandbox.resolve(path, allow_root=allow_root)
@@ -293,9 +350,13 @@ class UserFiles:
         return real
 
     def _walk(self, directory: Path, *, recursive: bool) -> Iterator[Path]:
-        """Entries under ``directory``, depth first in name order; links leading outside are skipped, never followed."""
+        """Entries under ``directory``, depth first in name order.
+
+        Links leading outside are skipped, never followed; so are the temporary files of writes, which are not
+        the user's files.
+        """
         for child in sorted(directory.iterdir(), key=lambda path: path.name):
-            if child.is_symlink() and not self._sandbox.contains(child):
+            if child.name.startswith(TEMP_PREFIX) or (child.is_symlink() and not self._sandbox.contains(child)):
                 continue
             yield child
             if recursive and child.is_dir() and not child.is_symlink():
@@ -309,6 +370,7 @@ class UserFiles:
             raise LimitExceeded(f"{path!r} would be {size} bytes; the limit is {self._limits.max_file_bytes}.")
 
     def _check_quota(self, *, new_entries: int, new_bytes: int) -> None:
+        # Counts everything on disk, temporary files left by a crashed process included: they take real space.
         entries = 0
         total = 0
         for current, dirnames, filenames in os.walk(self._sandbox.root):
@@ -323,3 +385,18 @@ class UserFiles:
             raise LimitExceeded(
                 f"the workspace holds {total} bytes, the most allowed is {self._limits.max_bytes}; delete some first."
             )
+
+
+def _replace_atomically(real: Path, data: bytes) -> None:
+    """Write ``data`` beside ``real`` and swap it in, so a reader never sees half a file.
+
+    The temporary file is removed whatever stops the write (a full disk, a file-size limit, any other error).
+    """
+    fd, temporary = tempfile.mkstemp(dir=real.parent, prefix=TEMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temporary, real)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

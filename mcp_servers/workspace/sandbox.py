@@ -10,6 +10,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 MAX_PATH_CHARS = 1024
 MAX_NAME_CHARS = 255
+TEMP_PREFIX = ".tmp-"
+"""Names the server gives its in-progress writes; hidden from listing and search, and refused in callers' paths."""
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -48,7 +50,8 @@ class Sandbox:
         """The real path ``path`` names inside the sandbox, with every symbolic link followed.
 
         Raises:
-            PathRefused: ``path`` is malformed, absolute, climbs with ``..``, or leads outside through a link.
+            PathRefused: ``path`` is malformed, absolute, climbs with ``..``, names a reserved temporary file, or
+                leads outside through a link.
         """
         if "\x00" in path:
             raise PathRefused(path, "it contains a NUL byte")
@@ -63,6 +66,8 @@ class Sandbox:
             raise PathRefused(path, "'..' is not allowed; paths stay inside the workspace")
         if any(len(part) > MAX_NAME_CHARS for part in pure.parts):
             raise PathRefused(path, f"a name is longer than {MAX_NAME_CHARS} characters")
+        if any(part.startswith(TEMP_PREFIX) for part in pure.parts):
+            raise PathRefused(path, f"names starting with {TEMP_PREFIX!r} are reserved for the server")
         if pure.parts in ((), (".",)) and not allow_root:
             raise PathRefused(path, "name a file or folder inside the workspace, not the workspace itself")
         try:

@@ -19,6 +19,7 @@ from mcp_servers.workspace.files import (
     Removed,
     SearchResult,
     UserFiles,
+    UserLocks,
     Written,
 )
 from mcp_servers.workspace.sandbox import MAX_PATH_CHARS, Sandbox, user_directory_name
@@ -51,11 +52,14 @@ def create_server(settings: WorkspaceSettings) -> MCPServer:
         max_file_bytes=settings.max_file_bytes,
         max_entries=settings.max_entries_per_user,
         max_bytes=settings.max_bytes_per_user,
+        search_seconds=settings.search_timeout_seconds,
     )
+    locks = UserLocks()
     server = MCPServer("workspace", title="Workspace", instructions=INSTRUCTIONS)
 
     def files(ctx: Context) -> UserFiles:
-        return UserFiles(Sandbox(root / user_directory_name(current_user_id(ctx))), limits)
+        folder = root / user_directory_name(current_user_id(ctx))
+        return UserFiles(Sandbox(folder), limits, locks.for_folder(folder))
 
     # Synchronous tools: the SDK runs them on a worker thread, which suits blocking file I/O.
     @server.tool(
@@ -141,7 +145,8 @@ def create_server(settings: WorkspaceSettings) -> MCPServer:
         title="Search files",
         description=(
             "Find lines containing a text (or matching a Python regular expression with regex=true) in the "
-            "workspace's text files. Returns path, line number and line for each match."
+            "workspace's text files. Returns path, line number and line for each match. A regular expression "
+            f"search that takes longer than {settings.search_timeout_seconds:g} s is stopped with an error."
         ),
         annotations=READ_ONLY,
     )
@@ -159,6 +164,6 @@ def create_server(settings: WorkspaceSettings) -> MCPServer:
         ignore_case: Annotated[bool, Field(description="Match regardless of case.")] = True,
         limit: Annotated[int, Field(ge=1, le=MAX_SEARCH_RESULTS, description="Most matches to return.")] = 50,
     ) -> SearchResult:
-        return files(ctx).search(pattern, glob=glob, regex=regex, ignore_case=ignore_case, limit=limit)
+        return files(ctx).search(pattern, glob=glob, use_regex=regex, ignore_case=ignore_case, limit=limit)
 
     return server

@@ -19,3 +19,6 @@ class WorkspaceSettings(ServiceSettings):
     max_file_bytes: int = Field(default=1_000_000, gt=0, description="Largest file that can be written or read.")
     max_entries_per_user: int = Field(default=1_000, gt=0, description="Files plus folders in one user's workspace.")
     max_bytes_per_user: int = Field(default=50_000_000, gt=0, description="Total size of one user's files.")
+    search_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="Longest one regular-expression search may run before it is stopped."
+    )

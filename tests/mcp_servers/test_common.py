@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx2
@@ -13,15 +15,26 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from mcp_servers._common import (
+    EXIT_USAGE,
     USER_META_KEY,
+    ServeOptions,
     ServiceTokenMiddleware,
+    UnauthenticatedExposure,
+    is_loopback,
     parse_serve_options,
+    serve,
     streamable_http_app,
 )
 from mcp_servers.notes.server import create_server as create_notes_server
 from mcp_servers.notes.settings import NotesSettings
+from mcp_servers.workspace.server import create_server as create_workspace_server
 from mcp_servers.workspace.settings import WorkspaceSettings
 from orchestrator.mcp.types import USER_META_KEY as ORCHESTRATOR_USER_META_KEY
+from tests.mcp_servers.harness import REPO_ROOT, server_env
+
+# An address for documentation (RFC 5737) that no machine has: a server that got as far as binding it would fail
+# to, with another exit status than a refusal's.
+UNREACHABLE_PUBLIC_HOST = "192.0.2.1"
 
 TOKEN = "a-service-token-of-reasonable-length"
 
@@ -69,6 +82,72 @@ def test_the_http_app_is_gated_only_when_a_token_is_set(tmp_path: Path) -> None:
     assert not isinstance(app(SecretStr("")), ServiceTokenMiddleware)
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "example.internal"])
+def test_the_http_app_beyond_loopback_needs_a_token_or_an_explicit_allowance(tmp_path: Path, host: str) -> None:
+    server = create_notes_server(NotesSettings(db_path=tmp_path / "notes.db"))
+
+    with pytest.raises(UnauthenticatedExposure):
+        streamable_http_app(server, host=host, service_token=None)
+    with pytest.raises(UnauthenticatedExposure):
+        streamable_http_app(server, host=host, service_token=SecretStr(""))
+    gated = streamable_http_app(server, host=host, service_token=SecretStr(TOKEN))
+    allowed = streamable_http_app(server, host=host, service_token=None, allow_unauthenticated=True)
+
+    assert isinstance(gated, ServiceTokenMiddleware)
+    assert not isinstance(allowed, ServiceTokenMiddleware)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("example.com", False),
+    ],
+)
+def test_only_loopback_hosts_count_as_local(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_a_server_refuses_to_serve_http_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcp_servers.notes",
+            "--transport",
+            "streamable-http",
+            "--host",
+            UNREACHABLE_PUBLIC_HOST,
+        ],
+        cwd=REPO_ROOT,
+        env=server_env({"NOTES_DB_PATH": str(tmp_path / "notes.db")}),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert finished.returncode == EXIT_USAGE, finished.stderr
+
+
+def test_serve_exits_with_a_usage_error_rather_than_serve_http_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    server = create_workspace_server(WorkspaceSettings(root=tmp_path / "workspace"))
+    options = ServeOptions(transport="streamable-http", host=UNREACHABLE_PUBLIC_HOST, port=0)
+
+    with pytest.raises(SystemExit) as exited:
+        serve(server, options, service_token=None)
+
+    assert exited.value.code == EXIT_USAGE
+
+
 def test_settings_come_from_prefixed_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NOTES_DB_PATH", str(tmp_path / "n.db"))
     monkeypatch.setenv("WORKSPACE_ROOT", str(tmp_path / "ws"))
@@ -87,6 +166,7 @@ def test_the_command_line_defaults_to_stdio_on_loopback() -> None:
     options = parse_serve_options([], prog="x", description="x", default_port=8101)
 
     assert (options.transport, options.host, options.port) == ("stdio", "127.0.0.1", 8101)
+    assert options.allow_unauthenticated is False
 
 
 def test_the_command_line_selects_streamable_http() -> None:
@@ -98,6 +178,12 @@ def test_the_command_line_selects_streamable_http() -> None:
     )
 
     assert (options.transport, options.host, options.port) == ("streamable-http", "0.0.0.0", 0)
+
+
+def test_the_command_line_can_allow_unauthenticated_http() -> None:
+    options = parse_serve_options(["--allow-unauthenticated"], prog="x", description="x", default_port=1)
+
+    assert options.allow_unauthenticated is True
 
 
 def test_the_command_line_refuses_an_unknown_transport() -> None:

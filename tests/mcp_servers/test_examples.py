@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import anyio
 from mcp import Client, StdioServerParameters
 
 from orchestrator.mcp.config import load_servers_file
+from orchestrator.mcp.stdio import server_environment
 from orchestrator.mcp.types import ServerConfig
-from tests.mcp_servers.harness import REPO_ROOT, server_env
+from tests.mcp_servers.harness import REPO_ROOT
 
 EXAMPLES = REPO_ROOT / "examples"
 
@@ -30,6 +30,7 @@ def test_the_json_and_yaml_examples_describe_the_same_servers() -> None:
         "git": True,
         "notes-http": False,
     }
+    assert {config.id for config in from_json if config.send_user_id} == {"notes", "workspace", "notes-http"}
 
 
 def test_the_http_example_points_at_the_notes_server_port() -> None:
@@ -45,10 +46,12 @@ async def test_every_stdio_example_starts_and_lists_its_tools(tmp_path: Path) ->
     tools: dict[str, set[str]] = {}
 
     async def list_tools(config: ServerConfig) -> None:
-        assert config.command == "python"  # run with the test's interpreter, which has the servers installed
+        assert config.command == "python"
         env = {key: data.get(key, value) for key, value in config.env.items()}
+        # In the environment the orchestrator gives a server: its own venv's bin folder first on PATH, so the bare
+        # "python" is the interpreter that has the servers installed, activated or not.
         params = StdioServerParameters(
-            command=sys.executable, args=list(config.args), env=server_env(env), cwd=config.cwd
+            command=config.command, args=list(config.args), env=server_environment(env), cwd=config.cwd
         )
         with anyio.fail_after(30):
             async with Client(params) as client:

@@ -21,7 +21,7 @@ from tests.mcp_servers.harness import TRANSPORTS, HttpServer, call, connect_pyth
 MODULE = "mcp_servers.workspace"
 MAX_FILE_BYTES = 2_000
 MAX_ENTRIES = 12
-SEARCH_TIMEOUT_SECONDS = 0.5
+SEARCH_TIMEOUT_SECONDS = 0.2
 # Bounds a call that must come back promptly, so a server stuck in it fails the test instead of hanging it.
 PROMPT_REPLY_SECONDS = 15
 
@@ -441,10 +441,12 @@ async def test_temporary_files_are_hidden_from_listing_and_search(workspace: Cli
     listing = await ok(workspace, "list_files", {"recursive": True}, user=user)
     search = await ok(workspace, "search_files", {"pattern": "half written"}, user=user)
     read = await call(workspace, "read_file", {"path": ".tmp-abc123"}, user=user)
+    await ok(workspace, "delete_file", {"path": "sub"}, user=user)  # empty, as far as the user can see
 
     assert [entry["path"] for entry in listing["entries"]] == ["sub"]
     assert (search["matches"], search["files_searched"]) == ([], 0)
     assert read.is_error
+    assert contents(home) == {".tmp-abc123": "half written\n"}
 
 
 # A workspace server whose process may not write files past FILE_SIZE_LIMIT bytes (RLIMIT_FSIZE), so a longer
