@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from anyio import CancelScope
 from anyio.streams.memory import MemoryObjectSendStream
@@ -16,12 +16,12 @@ from orchestrator.api.schemas import (
     ConversationDetail,
     ConversationOut,
     ConversationRename,
-    ErrorOut,
     MessageCreate,
     MessageOut,
     ReplyOut,
     ToolCallOut,
     ToolCallResultOut,
+    error_responses,
 )
 from orchestrator.api.streaming import EventStreamResponse
 from orchestrator.deps import CurrentCaller, State
@@ -38,13 +38,7 @@ from orchestrator.memory.types import ConversationRecord, MessageRecord
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 logger = logging.getLogger(__name__)
 
-_errors: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut},
-    404: {"model": ErrorOut},
-    409: {"model": ErrorOut},
-    422: {"model": ErrorOut},
-    503: {"model": ErrorOut},
-}
+_errors = error_responses(401, 404, 409, 422, 503)
 
 
 async def conversation_id(conversation_id: str) -> str:

@@ -135,3 +135,8 @@ class ToolOut(BaseModel):
 class ErrorOut(BaseModel):
     detail: str
     code: str
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route: each of ``status_codes`` answers with an ``ErrorOut``."""
+    return {status_code: {"model": ErrorOut} for status_code in status_codes}

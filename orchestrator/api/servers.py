@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from orchestrator.api.schemas import ErrorOut, ServerCreate, ServerOut, ToolOut
+from orchestrator.api.schemas import ServerCreate, ServerOut, ToolOut, error_responses
 from orchestrator.deps import Admin, CurrentCaller, State
 from orchestrator.errors import Conflict
 from orchestrator.mcp.sources import from_registration, with_service_token
@@ -17,12 +17,7 @@ from orchestrator.memory.types import ServerRegistration
 router = APIRouter(prefix="/api", tags=["servers"])
 logger = logging.getLogger(__name__)
 
-_errors: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut},
-    403: {"model": ErrorOut},
-    404: {"model": ErrorOut},
-    409: {"model": ErrorOut},
-}
+_errors = error_responses(401, 403, 404, 409)
 
 
 def _server_out(info: ServerInfo) -> ServerOut:
