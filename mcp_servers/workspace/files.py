@@ -223,13 +223,7 @@ class UserFiles:
         real = self._sandbox.resolve(path)
         data = content.encode()
         with self._lock:
-            if real.is_dir():
-                raise WorkspaceError(f"{path!r} is a folder; give a file path.")
-            created = not real.exists()
-            old_size = 0 if created else real.stat().st_size
-            self._check_file_size(path, len(data))
-            self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=len(data) - old_size)
-            real.parent.mkdir(parents=True, exist_ok=True)
+            created, _ = self._make_room(path, real, len(data), append=False)
             _replace_atomically(real, data)
         return Written(path=self._sandbox.relative(real), size=len(data), created=created)
 
@@ -238,16 +232,25 @@ class UserFiles:
         real = self._sandbox.resolve(path)
         data = content.encode()
         with self._lock:
-            if real.is_dir():
-                raise WorkspaceError(f"{path!r} is a folder; give a file path.")
-            created = not real.exists()
-            old_size = 0 if created else real.stat().st_size
-            self._check_file_size(path, old_size + len(data))
-            self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=len(data))
-            real.parent.mkdir(parents=True, exist_ok=True)
+            created, old_size = self._make_room(path, real, len(data), append=True)
             with real.open("ab") as file:
                 file.write(data)
         return Written(path=self._sandbox.relative(real), size=old_size + len(data), created=created)
+
+    def _make_room(self, path: str, real: Path, data_size: int, *, append: bool) -> tuple[bool, int]:
+        """Check that ``data_size`` bytes may be written (or appended) to ``real``, and create its folders.
+
+        Returns whether the file is new and its current size. Call with the user's lock held.
+        """
+        if real.is_dir():
+            raise WorkspaceError(f"{path!r} is a folder; give a file path.")
+        created = not real.exists()
+        old_size = 0 if created else real.stat().st_size
+        size = old_size + data_size if append else data_size
+        self._check_file_size(path, size)
+        self._check_quota(new_entries=self._missing_parents(real) + created, new_bytes=size - old_size)
+        real.parent.mkdir(parents=True, exist_ok=True)
+        return created, old_size
 
     @_os_errors_reported
     def delete(self, path: str) -> Removed:
