@@ -153,7 +153,6 @@ class _Turn:
     async def _loop(self, messages: list[dict[str, Any]]) -> MessageEnd:
         while True:
             specs = self.tools.tools()
-            by_name = {spec.name: spec for spec in specs}
             step = await self._model_step(messages, tool_definitions(specs))
             if not step.tool_calls:
                 status: TurnStatus = "incomplete" if step.finish_reason == "length" else "complete"
@@ -175,7 +174,9 @@ class _Turn:
                     code="token_budget",
                 )
             self.iterations += 1
-            await self._run_tool_step(messages, step, by_name)
+            # Only the specs of the tools asked for: the event names their servers.
+            asked = {call.name for call in step.tool_calls}
+            await self._run_tool_step(messages, step, {spec.name: spec for spec in specs if spec.name in asked})
 
     async def _model_step(self, messages: list[dict[str, Any]], tools: Sequence[Mapping[str, Any]]) -> StepCompleted:
         self.step_text = []
