@@ -14,7 +14,7 @@ help: ## Show this help
 $(VENV)/.installed-run: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[orchestrator,mcp-servers]'
+	$(PY) -m pip install --quiet -e '.[orchestrator,frontend,mcp-servers]'
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml
@@ -27,8 +27,8 @@ install: $(VENV)/.installed-run ## Install the assistant (orchestrator and first
 
 install-dev: $(VENV)/.installed-dev ## Install everything needed to develop and test
 
-run: install ## Run the whole assistant on embedded defaults (SQLite, local MCP servers) at http://127.0.0.1:8000
-	$(PY) -m orchestrator
+run: install ## Run the whole assistant (UI, API, local MCP servers) on embedded defaults at http://127.0.0.1:8000
+	$(PY) scripts/run_local.py
 
 test: install-dev ## Run the test suite (needs PostgreSQL at 127.0.0.1:5432, see README)
 	$(PY) -m pytest $(PYTEST_ARGS)

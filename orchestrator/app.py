@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator import __version__
-from orchestrator.api import conversations, health, servers
+from orchestrator.api import conversations, health, me, servers
 from orchestrator.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(health.router)
+    app.include_router(me.router)
     app.include_router(servers.router)
     app.include_router(conversations.router)
     return app

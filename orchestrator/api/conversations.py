@@ -91,8 +91,9 @@ async def list_conversations(
     caller: CurrentCaller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    q: Annotated[str | None, Query(max_length=200, description="only titles containing this text (any case)")] = None,
 ) -> list[ConversationOut]:
-    records = await state.store.list_conversations(caller.user.id, limit=limit, offset=offset)
+    records = await state.store.list_conversations(caller.user.id, limit=limit, offset=offset, title_contains=q)
     return [_conversation_out(record) for record in records]
 
 

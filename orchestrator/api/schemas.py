@@ -112,6 +112,13 @@ class ServerCreate(Strict):
     """Authenticate with MCP_SERVICE_TOKEN (only for servers of this deployment: it is a shared secret)."""
 
 
+class CallerOut(BaseModel):
+    id: str
+    name: str | None
+    email: str | None
+    is_admin: bool
+
+
 class ServerOut(BaseModel):
     id: str
     transport: str

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Executable, Text, and_, bindparam, case, delete, insert, or_, select, text, update
+from sqlalchemy import Executable, Text, and_, bindparam, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -107,6 +107,10 @@ _LIST_CONVERSATIONS = (
     .order_by(Conversation.updated_at.desc(), Conversation.id)
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
+)
+# Title search: a case-insensitive substring, with LIKE's wildcards in the search text taken literally.
+_SEARCH_CONVERSATIONS = _LIST_CONVERSATIONS.where(
+    func.lower(Conversation.title).like(func.lower(bindparam("pattern")), escape="\\")
 )
 _GET_CONVERSATION = select(*_CONVERSATION_COLUMNS).where(_OWNED_CONVERSATION)
 # ``updated_at`` is left alone, so renaming does not reorder the list.
@@ -226,8 +230,15 @@ def create_conversation(connection: Connection, record: ConversationRecord) -> N
         connection.execute(_INSERT_CONVERSATION, row)
 
 
-def list_conversations(connection: Connection, user_id: str, limit: int, offset: int) -> list[ConversationRecord]:
-    rows = connection.execute(_LIST_CONVERSATIONS, {"owner": user_id, "limit": limit, "offset": offset})
+def list_conversations(
+    connection: Connection, user_id: str, limit: int, offset: int, title_contains: str | None = None
+) -> list[ConversationRecord]:
+    parameters: dict[str, object] = {"owner": user_id, "limit": limit, "offset": offset}
+    if not title_contains:
+        rows = connection.execute(_LIST_CONVERSATIONS, parameters)
+    else:
+        escaped = title_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = connection.execute(_SEARCH_CONVERSATIONS, {**parameters, "pattern": f"%{escaped}%"})
     return [ConversationRecord(*row) for row in rows]
 
 

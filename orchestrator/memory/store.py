@@ -66,10 +66,12 @@ class SqlStore:
         await self._database.run(lambda connection: queries.create_conversation(connection, record))
         return record
 
-    async def list_conversations(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[ConversationRecord]:
-        """Most recently updated first (ties by id)."""
+    async def list_conversations(
+        self, user_id: str, *, limit: int = 50, offset: int = 0, title_contains: str | None = None
+    ) -> list[ConversationRecord]:
+        """Most recently updated first (ties by id), optionally only those whose title contains a text."""
         return await self._database.run(
-            lambda connection: queries.list_conversations(connection, user_id, limit, offset)
+            lambda connection: queries.list_conversations(connection, user_id, limit, offset, title_contains)
         )
 
     async def get_conversation(self, user_id: str, conversation_id: str) -> ConversationRecord:

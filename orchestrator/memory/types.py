@@ -102,8 +102,10 @@ class ConversationStore(Protocol):
 
     async def create_conversation(self, user_id: str, title: str | None = None) -> ConversationRecord: ...
 
-    async def list_conversations(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[ConversationRecord]:
-        """Most recently updated first."""
+    async def list_conversations(
+        self, user_id: str, *, limit: int = 50, offset: int = 0, title_contains: str | None = None
+    ) -> list[ConversationRecord]:
+        """Most recently updated first; ``title_contains`` keeps those whose title contains it (any case)."""
         ...
 
     async def get_conversation(self, user_id: str, conversation_id: str) -> ConversationRecord:

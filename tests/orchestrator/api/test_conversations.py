@@ -82,6 +82,29 @@ async def test_another_users_conversation_is_not_found_even_while_its_reply_runs
                 assert (await client.post(f"/api/conversations/{conversation}/stop", headers=ALICE)).json()["stopped"]
 
 
+async def test_conversations_are_searched_by_title_in_any_case_with_wildcards_taken_literally(secured: Service) -> None:
+    client = secured.client
+    for title in ("Trip to Lisbon", "lisbon food", "100% done", "1000 done", "Porto"):
+        await client.post("/api/conversations", json={"title": title}, headers=ALICE)
+    await client.post("/api/conversations", json={"title": "Lisbon (Bob's)"}, headers=BOB)
+
+    async def titles(q: str) -> set[str]:
+        response = await client.get("/api/conversations", params={"q": q}, headers=ALICE)
+        return {c["title"] for c in response.json()}
+
+    assert await titles("LISBON") == {"Trip to Lisbon", "lisbon food"}
+    assert await titles("100%") == {"100% done"}
+    assert await titles("_") == set()
+
+
+async def test_the_caller_learns_who_they_are_and_whether_they_are_an_admin(secured: Service) -> None:
+    alice = await secured.client.get("/api/me", headers=ALICE)
+    bob = await secured.client.get("/api/me", headers=BOB)
+
+    assert alice.json() == {"id": "alice", "name": "Alice", "email": None, "is_admin": True}
+    assert bob.json()["is_admin"] is False
+
+
 async def test_requests_without_a_valid_token_are_refused(secured: Service) -> None:
     missing = await secured.client.get("/api/conversations")
     forged = await secured.client.get("/api/conversations", headers={"Authorization": "Bearer abc.def.ghi"})

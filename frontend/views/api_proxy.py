@@ -1,0 +1,50 @@
+"""``/api/...`` forwarded to the orchestrator with the user's token, for deployments without nginx in front.
+
+With nginx, ``/api/`` goes straight to the orchestrator and nginx asks ``/auth/api-token`` instead; both use
+:func:`frontend.api_auth.api_authorization`, so the rules are the same.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from werkzeug.wrappers import Response
+
+from frontend.api_auth import CSRF_HEADER, api_authorization
+from frontend.errors import CsrfFailed, NotSignedIn, OrchestratorUnavailable
+from frontend.orchestrator_client import HOP_BY_HOP_HEADERS, stream_body
+from frontend.state import frontend_state
+from frontend.views.pages import json_error
+
+blueprint = Blueprint("api_proxy", __name__)
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_NOT_FORWARDED = HOP_BY_HOP_HEADERS | {"cookie", "authorization", CSRF_HEADER.lower(), "x-forwarded-for"}
+
+
+@blueprint.route("/api/<path:path>", methods=METHODS)
+def forward(path: str) -> Response:
+    state = frontend_state()
+    try:
+        authorization = api_authorization(
+            state.settings, request.method, request.headers.get("Authorization"), request.headers.get(CSRF_HEADER)
+        )
+    except NotSignedIn:
+        return json_error(401, "unauthenticated", "sign in first")
+    except CsrfFailed as exc:
+        return json_error(403, "forbidden", f"CSRF check failed: {exc.reason}")
+    headers = {name: value for name, value in request.headers.items() if name.lower() not in _NOT_FORWARDED}
+    if authorization:
+        headers["Authorization"] = authorization
+    if request.remote_addr:
+        headers["X-Forwarded-For"] = request.remote_addr
+    try:
+        upstream = state.orchestrator.open_stream(
+            request.method, f"/api/{path}", request.query_string, headers, request.get_data()
+        )
+    except OrchestratorUnavailable:
+        return json_error(502, "orchestrator_unavailable", "the assistant service does not answer; try again")
+    response_headers = [
+        (name, value) for name, value in upstream.headers.items() if name.lower() not in HOP_BY_HOP_HEADERS
+    ]
+    return Response(
+        stream_body(upstream), status=upstream.status_code, headers=response_headers, direct_passthrough=True
+    )

@@ -1,0 +1,79 @@
+"""The servers page: every MCP server with its health and tools; admins add and remove HTTP servers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from frontend.errors import NotSignedIn, OrchestratorRefused
+from frontend.identity import SignedInUser
+from frontend.state import frontend_state
+from frontend.views.pages import authorization_for, login_redirect, signed_in_user
+
+blueprint = Blueprint("servers", __name__, url_prefix="/servers")
+TRANSPORTS = ("streamable-http", "sse")
+
+
+@blueprint.get("")
+def index() -> Response | str | tuple[str, int]:
+    try:
+        user = signed_in_user()
+    except NotSignedIn:
+        return login_redirect()
+    return _servers_page(user)
+
+
+@blueprint.post("")
+def add() -> Response | str | tuple[str, int]:
+    try:
+        user = signed_in_user()
+    except NotSignedIn:
+        return login_redirect()
+    values = {name: request.form.get(name, "").strip() for name in ("id", "url", "transport")}
+    if values["transport"] not in TRANSPORTS:
+        return _servers_page(user, error="Choose streamable-http or sse.", form_values=values, status=422)
+    body = {"id": values["id"], "url": values["url"], "transport": values["transport"]}
+    try:
+        frontend_state().orchestrator.call("POST", "/api/servers", authorization_for(user), json=body)
+    except OrchestratorRefused as exc:
+        return _servers_page(user, error=exc.detail, form_values=values, status=exc.status)
+    return redirect(url_for("servers.index"))
+
+
+@blueprint.post("/<server_id>/delete")
+def remove(server_id: str) -> Response | str | tuple[str, int]:
+    try:
+        user = signed_in_user()
+    except NotSignedIn:
+        return login_redirect()
+    try:
+        frontend_state().orchestrator.call("DELETE", f"/api/servers/{server_id}", authorization_for(user))
+    except OrchestratorRefused as exc:
+        return _servers_page(user, error=exc.detail, status=exc.status)
+    return redirect(url_for("servers.index"))
+
+
+def _servers_page(
+    user: SignedInUser, *, error: str | None = None, form_values: dict[str, str] | None = None, status: int = 200
+) -> tuple[str, int]:
+    orchestrator = frontend_state().orchestrator
+    authorization = authorization_for(user)
+    me: dict[str, Any] = orchestrator.call("GET", "/api/me", authorization)
+    servers: list[dict[str, Any]] = orchestrator.call("GET", "/api/servers", authorization)
+    tools: list[dict[str, Any]] = orchestrator.call("GET", "/api/tools", authorization)
+    tools_by_server: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for tool in tools:
+        tools_by_server[str(tool.get("server_id"))].append(tool)
+    page = render_template(
+        "servers.html",
+        user={"id": user.id, "name": user.display_name, "is_admin": me.get("is_admin") is True},
+        servers=servers,
+        tools_by_server=dict(tools_by_server),
+        error=error,
+        form_values=form_values or {"id": "", "url": "", "transport": TRANSPORTS[0]},
+        transports=TRANSPORTS,
+    )
+    return page, status

@@ -1,0 +1,133 @@
+"""The pages themselves: who sees what, escaping, security headers, health."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from flask.testing import FlaskClient
+
+from frontend.app import create_app
+from frontend.security import CONTENT_SECURITY_POLICY
+from tests.fakes.oauth_provider import FakeOAuthServer
+from tests.frontend.conftest import csrf_token, frontend_settings, sign_in_locally
+
+XSS_TITLE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+
+
+def test_pages_ask_anonymous_visitors_to_sign_in_and_remember_where_they_were_going(client: FlaskClient) -> None:
+    for path in ("/", "/servers", "/c/abc?x=1"):
+        response = client.get(path)
+        location = urlsplit(response.headers["Location"])
+
+        assert response.status_code == 302
+        assert location.path == "/login"
+        assert parse_qs(location.query)["next"] == [path]
+
+
+def test_the_login_page_offers_every_configured_provider(client: FlaskClient) -> None:
+    page = client.get("/login?next=/c/1").get_data(as_text=True)
+
+    assert "/login/google?next=/c/1" in html.unescape(page)
+    assert "Continue with GitHub" in page
+    assert "Continue with Company SSO" in page
+    assert "Local sign-in" in page
+
+
+def test_every_page_sends_a_strict_content_security_policy(client: FlaskClient) -> None:
+    response = client.get("/login")
+
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_conversation_titles_are_escaped_in_the_page(client: FlaskClient) -> None:
+    sign_in_locally(client, "gina")
+    client.post("/api/conversations", json={"title": XSS_TITLE}, headers={"X-CSRF-Token": csrf_token(client, "/")})
+
+    page = client.get("/").get_data(as_text=True)
+
+    assert XSS_TITLE not in page
+    assert "<script>alert(2)" not in page
+    assert html.escape(XSS_TITLE, quote=False) in page or "\\u003cscript\\u003e" in page
+
+
+def test_the_servers_page_shows_admin_controls_only_to_admins(client: FlaskClient, other_client: FlaskClient) -> None:
+    sign_in_locally(client, "admin")
+    sign_in_locally(other_client, "henry")
+
+    as_admin = client.get("/servers").get_data(as_text=True)
+    as_user = other_client.get("/servers").get_data(as_text=True)
+
+    assert 'action="/servers"' in as_admin
+    assert 'action="/servers"' not in as_user
+
+
+def test_a_refused_server_registration_is_shown_with_the_form_kept(client: FlaskClient) -> None:
+    sign_in_locally(client, "admin")
+
+    response = client.post(
+        "/servers",
+        data={
+            "id": "Not Valid!",
+            "url": "http://127.0.0.1:9/mcp",
+            "transport": "sse",
+            "csrf_token": csrf_token(client, "/"),
+        },
+    )
+    page = response.get_data(as_text=True)
+
+    assert response.status_code == 422
+    assert "http://127.0.0.1:9/mcp" in page
+
+
+def test_a_non_admin_cannot_register_servers(other_client: FlaskClient) -> None:
+    sign_in_locally(other_client, "henry")
+
+    response = other_client.post(
+        "/servers",
+        data={
+            "id": "sneaky",
+            "url": "http://127.0.0.1:9/mcp",
+            "transport": "sse",
+            "csrf_token": csrf_token(other_client, "/"),
+        },
+    )
+
+    assert response.status_code == 403
+
+
+def test_health_and_readiness(client: FlaskClient) -> None:
+    live = client.get("/health")
+    ready = client.get("/ready")
+
+    assert live.get_json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"] == {"sessions": "ok", "orchestrator": "ok"}
+
+
+def test_readiness_fails_when_the_orchestrator_is_down(
+    tmp_path: Path, orchestrator_url: str, oauth_server: FakeOAuthServer
+) -> None:
+    settings = frontend_settings(tmp_path, "http://127.0.0.1:9", oauth_server)
+    client = create_app(settings).test_client()
+
+    response = client.get("/ready")
+
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["orchestrator"] != "ok"
+
+
+def test_pages_explain_when_the_orchestrator_is_down(
+    tmp_path: Path, orchestrator_url: str, oauth_server: FakeOAuthServer
+) -> None:
+    client = create_app(frontend_settings(tmp_path, "http://127.0.0.1:9", oauth_server)).test_client()
+    sign_in_locally(client)
+
+    response = client.get("/")
+
+    assert response.status_code == 503
+    assert "not answering" in response.get_data(as_text=True)
