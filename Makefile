@@ -30,7 +30,10 @@ install-dev: $(VENV)/.installed-dev ## Install everything needed to develop and 
 run: install ## Run the whole assistant (UI, API, local MCP servers) on embedded defaults at http://127.0.0.1:8000
 	$(PY) scripts/run_local.py
 
-test: install-dev ## Run the test suite (needs PostgreSQL at 127.0.0.1:5432, see README)
+system-packages: ## Install nginx and Chromium (Debian/Ubuntu), which the nginx and browser tests drive
+	scripts/install-system-packages.sh
+
+test: install-dev system-packages ## Run the test suite (needs PostgreSQL and Redis, see README)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev ## Check formatting and lint with ruff
@@ -55,4 +58,4 @@ check: lint typecheck test ## Everything CI runs
 clean: ## Remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 
-.PHONY: help install install-dev run test lint format typecheck bench migrate check clean
+.PHONY: help install install-dev system-packages run test lint format typecheck bench migrate check clean

@@ -61,6 +61,9 @@ def _gunicorn_options(settings: FrontendSettings) -> dict[str, Any]:
         "loglevel": settings.log_level.lower(),
         "preload_app": True,
         "forwarded_allow_ips": "",
+        # gunicornc's control socket would live in $HOME, which is read-only in containers and shared between
+        # instances on one machine.
+        "control_socket_disable": True,
     }
 
 
