@@ -165,9 +165,8 @@ class _RecordingServer(ThreadingHTTPServer):
 
 
 class _RecordingHandler(BaseHTTPRequestHandler):
-    server: _RecordingServer
-
     def do_GET(self) -> None:
+        assert isinstance(self.server, _RecordingServer)
         self.server.paths.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "image/gif")
