@@ -62,14 +62,19 @@ def main() -> int:
         env["ADMIN_USERS"] = "local:admin"
 
     children: list[subprocess.Popen[bytes]] = []
+    asked_to_stop: list[int] = []
 
-    def stop(_signal: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        asked_to_stop.append(signum)
+        stop()
+
+    def stop() -> None:
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         children.append(subprocess.Popen([sys.executable, "-m", "orchestrator"], env=env))
         if not _wait_until_live(f"http://127.0.0.1:{orchestrator_port}/health/live", children[0]):
@@ -80,6 +85,8 @@ def main() -> int:
         print(f"\n  The assistant is at http://{host}:{frontend_port}  (Ctrl-C stops it)\n", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.2)
+        if asked_to_stop:
+            return 0
         return next((child.returncode for child in children if child.returncode), 0)
     finally:
         stop()

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from frontend.errors import ConfigurationError
-from frontend.settings import load_settings
+from frontend.settings import FrontendSettings, load_settings
 
 PRODUCTION: dict[str, Any] = {
     "environment": "production",
@@ -57,3 +58,14 @@ def test_a_provider_needs_both_its_client_id_and_secret() -> None:
 
 def test_urls_must_be_http() -> None:
     assert any(problem.startswith("ORCHESTRATOR_URL") for problem in _problems(orchestrator_url="ftp://x"))
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    documented = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and line.lstrip("# ")[:1].isupper()
+    }
+
+    assert {name.upper() for name in FrontendSettings.model_fields} <= documented

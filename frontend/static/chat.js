@@ -1,0 +1,501 @@
+// The chat page: conversation list, conversation pane, composer, and the streamed turn.
+// Server data arrives in the #initial-state JSON block; everything after that goes through same-origin /api/.
+
+import { ApiError, api, apiJson } from './js/api.js';
+import { copyText } from './js/dom.js';
+import { AssistantView, reasonText, renderHistory, turnError, userMessage } from './js/messages.js';
+import { Sidebar } from './js/sidebar.js';
+import { serverSentEvents } from './js/sse.js';
+
+const APP_NAME = 'MCP Assistant';
+const LIST_LIMIT = 50;
+const STICKY_PX = 48; // this close to the bottom counts as "following the reply"
+const STOP_GRACE_MS = 2000; // after asking to stop, how long the stream may take to end by itself
+const COMPOSER_MAX_PX = 240;
+
+const $ = (id) => document.getElementById(id);
+const els = {
+  messages: $('messages'),
+  scroller: $('messages-scroll'),
+  empty: $('empty-state'),
+  title: $('conversation-title'),
+  form: $('composer'),
+  input: $('composer-input'),
+  send: $('send-button'),
+  stop: $('stop-button'),
+  hint: $('composer-hint'),
+  jump: $('jump-to-latest'),
+  live: $('live-status'),
+  toast: $('toast'),
+  toastText: $('toast-text'),
+  toastClose: $('toast-close'),
+  newChat: $('new-chat'),
+};
+const defaultHint = els.hint.textContent;
+
+const initial = JSON.parse($('initial-state').textContent || '{}');
+const state = {
+  currentId: null, // the conversation shown, or null on the start page
+  loading: 0, // bumps on every navigation so a late answer for another conversation is ignored
+  turn: null, // the reply being streamed, if any (see runTurn); one at a time
+  following: true,
+};
+
+// ---------------------------------------------------------------- small UI pieces
+
+let toastTimer = 0;
+function toast(message) {
+  els.toastText.textContent = message;
+  els.toast.hidden = false;
+  window.clearTimeout(toastTimer);
+  toastTimer = window.setTimeout(() => (els.toast.hidden = true), 8000);
+}
+els.toastClose.addEventListener('click', () => (els.toast.hidden = true));
+
+function announce(message) {
+  els.live.textContent = message;
+}
+
+// On touch screens focusing the composer would pop up the keyboard over the conversation.
+const COARSE_POINTER = window.matchMedia('(pointer: coarse)');
+function focusComposer() {
+  if (!COARSE_POINTER.matches) els.input.focus();
+}
+
+function setTitle(title) {
+  els.title.textContent = title;
+  document.title = `${title} · ${APP_NAME}`;
+}
+
+function updateEmptyState() {
+  els.empty.hidden = els.messages.childElementCount > 0;
+}
+
+// ---------------------------------------------------------------- scrolling
+
+function atBottom() {
+  const { scrollTop, scrollHeight, clientHeight } = els.scroller;
+  return scrollHeight - scrollTop - clientHeight < STICKY_PX;
+}
+
+function scrollToBottom() {
+  els.scroller.scrollTop = els.scroller.scrollHeight;
+  state.following = true;
+  els.jump.hidden = true;
+}
+
+function afterRender() {
+  updateEmptyState();
+  if (state.following) scrollToBottom();
+  else els.jump.hidden = false;
+}
+
+els.scroller.addEventListener('scroll', () => {
+  state.following = atBottom();
+  if (state.following) els.jump.hidden = true;
+});
+els.jump.addEventListener('click', () => {
+  scrollToBottom();
+  focusComposer();
+});
+
+// ---------------------------------------------------------------- composer
+
+function autosize() {
+  els.input.style.height = 'auto';
+  els.input.style.height = `${Math.min(els.input.scrollHeight, COMPOSER_MAX_PX)}px`;
+}
+
+function updateComposer() {
+  const turn = state.turn;
+  const here = turn !== null && turn.conversationId === state.currentId;
+  const elsewhere = turn !== null && !here;
+  const stopHadFocus = document.activeElement === els.stop;
+  els.stop.hidden = !here;
+  // aria-disabled, not disabled: a disabled button drops the keyboard focus to <body>.
+  els.stop.setAttribute('aria-disabled', String(here && turn.stopping));
+  els.send.hidden = here;
+  els.send.disabled = turn !== null || els.input.value.trim() === '';
+  els.hint.textContent = elsewhere ? 'A reply is still being written in another conversation.' : defaultHint;
+  if (stopHadFocus && els.stop.hidden) els.input.focus();
+}
+
+function setTurnState(value) {
+  document.body.dataset.turnState = value;
+}
+
+els.input.addEventListener('input', () => {
+  autosize();
+  updateComposer();
+});
+els.input.addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter' || event.shiftKey || event.isComposing || event.altKey) return;
+  event.preventDefault();
+  send();
+});
+els.form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  send();
+});
+els.stop.addEventListener('click', () => stopTurn());
+
+// ---------------------------------------------------------------- navigation
+
+function conversationPath(id) {
+  return `/c/${encodeURIComponent(id)}`;
+}
+
+function idFromPath(pathname) {
+  const match = /^\/c\/([^/]+)\/?$/.exec(pathname);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+function navigate(path, push) {
+  if (push && location.pathname !== path) history.pushState(null, '', path);
+}
+
+/** Put elements for `conversation` (its stored messages, plus the live reply if it is the one running). */
+function showConversation(conversation) {
+  state.currentId = conversation.id;
+  sidebar.setActive(conversation.id);
+  setTitle(conversation.title);
+  let messages = conversation.messages ?? [];
+  const live = state.turn && state.turn.conversationId === conversation.id ? state.turn.view : null;
+  if (live) {
+    // The running reply is shown by its live view; the steps of it already stored would show twice.
+    const lastUser = messages.findLastIndex((message) => message.role === 'user');
+    messages = messages.slice(0, lastUser + 1);
+  }
+  els.messages.replaceChildren(...renderHistory(messages));
+  if (live) els.messages.append(live.element);
+  updateComposer();
+  state.following = true;
+  afterRender();
+}
+
+function showStart() {
+  state.currentId = null;
+  state.loading += 1;
+  sidebar.setActive(null);
+  setTitle('New chat');
+  els.messages.replaceChildren();
+  updateComposer();
+  afterRender();
+}
+
+async function openConversation(id, { push = true } = {}) {
+  sidebar.close({ restoreFocus: false });
+  if (id === state.currentId) {
+    navigate(conversationPath(id), push);
+    focusComposer();
+    return;
+  }
+  const ticket = ++state.loading;
+  state.currentId = id;
+  sidebar.setActive(id);
+  navigate(conversationPath(id), push);
+  els.messages.replaceChildren();
+  els.messages.setAttribute('aria-busy', 'true');
+  setTitle(sidebar.title(id) ?? 'Conversation');
+  updateComposer();
+  try {
+    const conversation = await apiJson(`/conversations/${encodeURIComponent(id)}`);
+    if (ticket !== state.loading) return;
+    showConversation(conversation);
+    focusComposer();
+  } catch (error) {
+    if (ticket !== state.loading) return;
+    const message =
+      error instanceof ApiError && error.status === 404
+        ? 'This conversation does not exist or is not yours.'
+        : error.message;
+    els.messages.replaceChildren(turnError(message));
+    updateEmptyState();
+  } finally {
+    if (ticket === state.loading) els.messages.removeAttribute('aria-busy');
+  }
+}
+
+async function createConversation() {
+  const conversation = await apiJson('/conversations', { method: 'POST', json: {} });
+  sidebar.upsert(conversation);
+  return conversation;
+}
+
+async function newChat() {
+  sidebar.close({ restoreFocus: false });
+  try {
+    const conversation = await createConversation();
+    state.loading += 1;
+    navigate(conversationPath(conversation.id), true);
+    showConversation({ ...conversation, messages: [] });
+    focusComposer();
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
+async function refreshList() {
+  try {
+    sidebar.setConversations(await apiJson(`/conversations?limit=${LIST_LIMIT}`));
+    if (state.currentId) {
+      const title = sidebar.title(state.currentId);
+      if (title) setTitle(title);
+    }
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) console.warn('could not refresh the list:', error);
+  }
+}
+
+async function renameConversation(id, title) {
+  try {
+    const conversation = await apiJson(`/conversations/${encodeURIComponent(id)}`, {
+      method: 'PATCH',
+      json: { title },
+    });
+    sidebar.upsert(conversation);
+    if (id === state.currentId) setTitle(conversation.title);
+  } catch (error) {
+    toast(`Could not rename the conversation: ${error.message}`);
+  }
+}
+
+async function deleteConversation(id) {
+  const title = sidebar.title(id) ?? 'this conversation';
+  if (!window.confirm(`Delete “${title}”? Its messages are deleted too.`)) return;
+  try {
+    await api(`/conversations/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  } catch (error) {
+    toast(`Could not delete the conversation: ${error.message}`);
+    return;
+  }
+  sidebar.focusNeighbour(id);
+  sidebar.remove(id);
+  if (id === state.currentId) {
+    navigate('/', true);
+    showStart();
+  }
+}
+
+window.addEventListener('popstate', () => {
+  const id = idFromPath(location.pathname);
+  if (id) openConversation(id, { push: false });
+  else showStart();
+});
+
+// ---------------------------------------------------------------- a turn
+
+async function send() {
+  const text = els.input.value;
+  if (!text.trim() || state.turn) return;
+  let conversationId = state.currentId;
+  if (!conversationId) {
+    try {
+      const conversation = await createConversation();
+      conversationId = conversation.id;
+      state.loading += 1;
+      navigate(conversationPath(conversationId), true);
+      showConversation({ ...conversation, messages: [] });
+    } catch (error) {
+      toast(error.message);
+      return;
+    }
+  }
+  els.input.value = '';
+  autosize();
+  await runTurn(conversationId, text);
+}
+
+function handleEvent(turn, { event, data }) {
+  let payload;
+  try {
+    payload = JSON.parse(data);
+  } catch {
+    return; // not one of ours
+  }
+  const view = turn.view;
+  switch (event) {
+    case 'message_start':
+      turn.started = true;
+      refreshList(); // the first message names the conversation
+      break;
+    case 'token':
+      view.appendText(payload.text ?? '');
+      break;
+    case 'tool_call_started':
+      view.addToolCall({
+        id: payload.id,
+        name: payload.name,
+        serverId: payload.server_id,
+        tool: payload.tool,
+        arguments: payload.arguments,
+      });
+      break;
+    case 'tool_call_progress':
+      view.card(payload.id)?.progress(payload);
+      break;
+    case 'tool_call_finished':
+      view.card(payload.id)?.finish(payload);
+      view.onRender();
+      break;
+    case 'error':
+      turn.lastError = payload.message;
+      view.error(reasonText(payload.message, 'The reply failed.'));
+      break;
+    case 'message_end':
+      turn.ended = true;
+      view.end(payload);
+      break;
+    default:
+      break;
+  }
+}
+
+async function runTurn(conversationId, text) {
+  const view = new AssistantView({
+    live: true,
+    onRender: () => {
+      if (view.element.isConnected) afterRender();
+    },
+  });
+  const turn = {
+    conversationId,
+    view,
+    controller: new AbortController(),
+    started: false, // message_start arrived
+    ended: false, // message_end arrived
+    stopping: false,
+    stopTimer: 0,
+    lastError: null,
+  };
+  state.turn = turn;
+  setTurnState('streaming');
+  announce('The assistant is replying.');
+  const userEl = userMessage(text);
+  els.messages.append(userEl, view.element);
+  state.following = true;
+  afterRender();
+  updateComposer();
+
+  let response = null;
+  try {
+    response = await api(`/conversations/${encodeURIComponent(conversationId)}/messages`, {
+      method: 'POST',
+      json: { content: text },
+      accept: 'text/event-stream',
+      signal: turn.controller.signal,
+    });
+  } catch (error) {
+    // Nothing started: keep the message on screen and give the text back to edit or resend.
+    view.element.remove();
+    if (error?.name === 'AbortError') {
+      userEl.after(turnError('Stopped before the reply started.'));
+    } else {
+      userEl.after(turnError(error.message));
+    }
+    if (!els.input.value) {
+      els.input.value = text;
+      autosize();
+    }
+    finishTurn(turn, 'The message was not answered.');
+    return;
+  }
+
+  try {
+    for await (const event of serverSentEvents(response.body)) handleEvent(turn, event);
+    if (!turn.ended) {
+      // A turn that fails outright sends an `error` event and no message_end.
+      view.end({ status: 'error', reason: turn.lastError ?? 'the connection closed before the reply finished' });
+    }
+  } catch (error) {
+    if (turn.ended) {
+      // the reply was complete; only the closing of the stream failed
+    } else if (error?.name === 'AbortError') {
+      view.end({ status: 'incomplete', reason: 'stopped' });
+    } else {
+      view.end({ status: 'error', reason: 'the connection was lost before the reply finished' });
+    }
+  }
+  finishTurn(turn, 'The reply is finished.');
+  refreshList();
+}
+
+function finishTurn(turn, message) {
+  window.clearTimeout(turn.stopTimer);
+  if (state.turn === turn) state.turn = null;
+  setTurnState('idle');
+  announce(message);
+  updateComposer();
+  afterRender();
+}
+
+async function stopTurn() {
+  const turn = state.turn;
+  if (!turn || turn.stopping) return;
+  turn.stopping = true;
+  updateComposer();
+  if (!turn.started) {
+    turn.controller.abort();
+    return;
+  }
+  // Ask the server first, so that it ends the stream with what was written; abort if that takes too long.
+  try {
+    const answer = await apiJson(`/conversations/${encodeURIComponent(turn.conversationId)}/stop`, {
+      method: 'POST',
+    });
+    if (!answer?.stopped) turn.controller.abort();
+  } catch {
+    turn.controller.abort();
+  }
+  turn.stopTimer = window.setTimeout(() => turn.controller.abort(), STOP_GRACE_MS);
+}
+
+// ---------------------------------------------------------------- clicks and keys
+
+els.messages.addEventListener('click', async (event) => {
+  const button = event.target.closest('button.copy-code');
+  if (!button) return;
+  const code = button.closest('.code-block')?.querySelector('pre');
+  const label = button.querySelector('.copy-code-label');
+  try {
+    await copyText(code?.textContent ?? '');
+    label.textContent = 'Copied';
+  } catch {
+    label.textContent = 'Copy failed';
+  }
+  window.setTimeout(() => (label.textContent = 'Copy'), 1500);
+});
+
+els.newChat.addEventListener('click', () => newChat());
+
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') {
+    if (sidebar.isOpen) {
+      sidebar.close();
+    } else if (state.turn && state.turn.conversationId === state.currentId) {
+      event.preventDefault();
+      stopTurn();
+    }
+  } else if ((event.ctrlKey || event.metaKey) && event.shiftKey && event.key.toLowerCase() === 'o') {
+    event.preventDefault();
+    newChat();
+  }
+});
+
+// ---------------------------------------------------------------- start
+
+const sidebar = new Sidebar({
+  onSelect: (id) => openConversation(id),
+  onRename: renameConversation,
+  onDelete: deleteConversation,
+});
+sidebar.setConversations(initial.conversations ?? []);
+setTurnState('idle');
+if (initial.conversation) {
+  showConversation(initial.conversation);
+} else {
+  showStart();
+}
+autosize();
+updateComposer();
+focusComposer();
