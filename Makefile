@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed-run: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
@@ -23,7 +23,7 @@ $(VENV)/.installed-dev: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed-run
 
-install: $(VENV)/.installed-run ## Install the assistant (orchestrator and first-party MCP servers) into .venv
+install: $(VENV)/.installed-run ## Install the assistant (orchestrator, frontend, first-party MCP servers) into .venv
 
 install-dev: $(VENV)/.installed-dev ## Install everything needed to develop and test
 
@@ -35,6 +35,9 @@ system-packages: ## Install nginx and Chromium (Debian/Ubuntu), which the nginx 
 
 test: install-dev system-packages ## Run the test suite (needs PostgreSQL and Redis, see README)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+screenshots: install-dev system-packages ## Refresh docs/screenshots from the browser tests
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/e2e -q -k "signs_in_chats or phone"
 
 lint: install-dev ## Check formatting and lint with ruff
 	$(BIN)/ruff format --check .
@@ -58,4 +61,4 @@ check: lint typecheck test ## Everything CI runs
 clean: ## Remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 
-.PHONY: help install install-dev system-packages run test lint format typecheck bench migrate check clean
+.PHONY: help install install-dev system-packages run test screenshots lint format typecheck bench migrate check clean
