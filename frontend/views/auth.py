@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 _NEXT_KEY = "login_next"
 API_AUTHORIZATION_HEADER = "X-Api-Authorization"
+# Set by nginx on its auth subrequest. Browsers do not let page scripts send Sec-* headers, so a script (an injected
+# one included) cannot ask this endpoint for the token, even on an origin where nginx does not hide the path.
+AUTH_REQUEST_HEADER = "Sec-Auth-Request"
 
 
 @blueprint.get("/login")
@@ -102,6 +105,8 @@ def logout() -> Response:
 @blueprint.get("/auth/api-token")
 def api_token_check() -> Response:
     """nginx's ``auth_request`` for ``/api/``: 204 with the orchestrator's ``Authorization`` in a response header."""
+    if request.headers.get(AUTH_REQUEST_HEADER) != "1":
+        abort(404)
     method = request.headers.get("X-Original-Method", request.method)
     try:
         authorization = api_authorization(

@@ -158,6 +158,23 @@ async def test_script_in_model_output_tool_output_and_titles_stays_inert(
     assert dialogs == []
 
 
+async def test_page_scripts_can_reach_neither_the_session_cookie_nor_the_api_token(page: Page, stack: Stack) -> None:
+    await sign_in(page, stack, "token-holder")
+
+    cookies = await page.evaluate("document.cookie")
+    probe = await page.evaluate(
+        """async () => {
+            const response = await fetch('/auth/api-token', {headers: {'X-Original-Method': 'GET'}});
+            return {status: response.status, token: response.headers.get('X-Api-Authorization')};
+        }"""
+    )
+    html = await page.content()
+
+    assert "assistant_session" not in cookies
+    assert probe == {"status": 404, "token": None}
+    assert "Bearer" not in html
+
+
 class _RecordingServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _RecordingHandler)

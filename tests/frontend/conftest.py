@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 from frontend.app import create_app
 from frontend.sessions import COOKIE_NAME
 from frontend.settings import FrontendSettings, load_settings
+from frontend.views.auth import AUTH_REQUEST_HEADER
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeOAuthServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.process import orchestrator_process
@@ -139,7 +140,7 @@ def oauth_sign_in(client: FlaskClient, provider: str, next_path: str = "/") -> T
 
 def signed_in_user_id(client: FlaskClient) -> str | None:
     """Who the session is signed in as, read from the token the frontend would send the orchestrator."""
-    response = client.get("/auth/api-token")
+    response = auth_request(client)
     if response.status_code == 401:
         return None
     assert response.status_code == 204, response.get_data(as_text=True)
@@ -152,3 +153,8 @@ def signed_in_user_id(client: FlaskClient) -> str | None:
 def session_cookie(client: FlaskClient) -> str | None:
     cookie = client.get_cookie(COOKIE_NAME)
     return cookie.value if cookie is not None else None
+
+
+def auth_request(client: FlaskClient, headers: dict[str, str] | None = None) -> TestResponse:
+    """The request nginx's ``auth_request`` makes to the frontend for an ``/api/`` call."""
+    return client.get("/auth/api-token", headers={AUTH_REQUEST_HEADER: "1", **(headers or {})})

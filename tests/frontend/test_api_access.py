@@ -7,11 +7,11 @@ import json
 from flask.testing import FlaskClient
 
 from frontend.views.auth import API_AUTHORIZATION_HEADER
-from tests.frontend.conftest import csrf_token, sign_in_locally
+from tests.frontend.conftest import auth_request, csrf_token, sign_in_locally
 
 
 def test_api_token_check_refuses_a_browser_that_is_not_signed_in(client: FlaskClient) -> None:
-    response = client.get("/auth/api-token")
+    response = auth_request(client)
 
     assert response.status_code == 401
     assert response.get_json() == {"detail": "sign in first", "code": "unauthenticated"}
@@ -21,10 +21,10 @@ def test_api_token_check_requires_the_csrf_token_for_state_changing_methods(clie
     sign_in_locally(client)
     token = csrf_token(client, "/")
 
-    without = client.get("/auth/api-token", headers={"X-Original-Method": "POST"})
-    forged = client.get("/auth/api-token", headers={"X-Original-Method": "DELETE", "X-CSRF-Token": "forged"})
-    valid = client.get("/auth/api-token", headers={"X-Original-Method": "POST", "X-CSRF-Token": token})
-    read = client.get("/auth/api-token", headers={"X-Original-Method": "GET"})
+    without = auth_request(client, {"X-Original-Method": "POST"})
+    forged = auth_request(client, {"X-Original-Method": "DELETE", "X-CSRF-Token": "forged"})
+    valid = auth_request(client, {"X-Original-Method": "POST", "X-CSRF-Token": token})
+    read = auth_request(client, {"X-Original-Method": "GET"})
 
     assert (without.status_code, forged.status_code) == (403, 403)
     assert without.get_json()["code"] == "forbidden"
@@ -32,8 +32,17 @@ def test_api_token_check_requires_the_csrf_token_for_state_changing_methods(clie
     assert valid.headers[API_AUTHORIZATION_HEADER].startswith("Bearer ")
 
 
+def test_the_token_check_answers_only_nginx_never_a_page_script(client: FlaskClient) -> None:
+    sign_in_locally(client)
+
+    response = client.get("/auth/api-token", headers={"X-Original-Method": "GET"})
+
+    assert response.status_code == 404
+    assert API_AUTHORIZATION_HEADER not in response.headers
+
+
 def test_api_clients_without_a_session_may_bring_their_own_token(client: FlaskClient) -> None:
-    response = client.get("/auth/api-token", headers={"Authorization": "Bearer their-own"})
+    response = auth_request(client, {"Authorization": "Bearer their-own"})
 
     assert response.status_code == 204
     assert response.headers[API_AUTHORIZATION_HEADER] == "Bearer their-own"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -131,3 +132,22 @@ def test_pages_explain_when_the_orchestrator_is_down(
 
     assert response.status_code == 503
     assert "not answering" in response.get_data(as_text=True)
+
+
+def test_an_admin_adds_and_removes_an_http_server_from_the_servers_page(client: FlaskClient) -> None:
+    sign_in_locally(client, "admin")
+    token = csrf_token(client, "/")
+    server_id = "later" + uuid.uuid4().hex[:8]
+
+    added = client.post(
+        "/servers",
+        data={"id": server_id, "url": "http://127.0.0.1:9/mcp", "transport": "streamable-http", "csrf_token": token},
+    )
+    listed = client.get("/servers").get_data(as_text=True)
+    removed = client.post(f"/servers/{server_id}/delete", data={"csrf_token": token})
+    after = client.get("/servers").get_data(as_text=True)
+
+    assert (added.status_code, added.headers["Location"]) == (302, "/servers")
+    assert server_id in listed
+    assert (removed.status_code, removed.headers["Location"]) == (302, "/servers")
+    assert server_id not in after

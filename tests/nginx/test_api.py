@@ -37,6 +37,7 @@ async def test_api_requests_carry_the_token_the_frontend_vouched_with(
     assert check.header("X-Original-URI") == "/api/conversations?limit=5"
     assert check.header("Cookie") == "assistant_session=abc"
     assert check.header("X-CSRF-Token") == "csrf-123"
+    assert check.header("Sec-Auth-Request") == "1"
     assert check.header("Content-Length") is None
     [call] = orchestrator.requests
     assert (call.method, call.path) == ("POST", "/api/conversations?limit=5")
