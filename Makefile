@@ -33,7 +33,10 @@ run: install ## Run the whole assistant (UI, API, local MCP servers) on embedded
 system-packages: ## Install nginx and Chromium (Debian/Ubuntu), which the nginx and browser tests drive
 	scripts/install-system-packages.sh
 
-test: install-dev system-packages ## Run the test suite (needs PostgreSQL and Redis, see README)
+node-tools: ## Install Node 22, the MCP conformance suite and third-party MCP servers into tools/node (npm)
+	scripts/install-node-tools.sh
+
+test: install-dev system-packages node-tools ## Run the test suite (needs PostgreSQL and Redis, see README)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 screenshots: install-dev system-packages ## Refresh docs/screenshots from the browser tests
@@ -61,4 +64,4 @@ check: lint typecheck test ## Everything CI runs
 clean: ## Remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 
-.PHONY: help install install-dev system-packages run test screenshots lint format typecheck bench migrate check clean
+.PHONY: help install install-dev system-packages node-tools run test screenshots lint format typecheck bench migrate check clean
