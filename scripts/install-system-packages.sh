@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite drives for real: nginx (in front of the services) and Chromium (the
-# browser tests). Debian/Ubuntu; does nothing when both are already there.
+# Installs the system packages the test suite drives for real: nginx (in front of the services), Chromium (the
+# browser tests) and npm (which installs tools/node). Debian/Ubuntu; does nothing when they are already there.
 set -euo pipefail
 
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
