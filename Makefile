@@ -42,6 +42,9 @@ test: install-dev system-packages node-tools ## Run the test suite (needs Postgr
 screenshots: install-dev system-packages ## Refresh docs/screenshots from the browser tests
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/e2e -q -k "signs_in_chats or phone"
 
+conformance: install-dev node-tools ## Run the MCP conformance suite's client scenarios against our MCP layer (conformance/README.md)
+	$(PY) -m pytest tests/conformance $(PYTEST_ARGS)
+
 lint: install-dev ## Check formatting and lint with ruff
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -64,4 +67,4 @@ check: lint typecheck test ## Everything CI runs
 clean: ## Remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 
-.PHONY: help install install-dev system-packages node-tools run test screenshots lint format typecheck bench migrate check clean
+.PHONY: help install install-dev system-packages node-tools run test screenshots conformance lint format typecheck bench migrate check clean

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator import __version__
-from orchestrator.api import conversations, health, me, servers
+from orchestrator.api import catalog, conversations, health, interactions, me, servers, tool_approvals
 from orchestrator.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -22,6 +22,8 @@ from orchestrator.errors import (
     NotFound,
     OrchestratorError,
     PermissionDenied,
+    ServerUnavailable,
+    ToolError,
 )
 from orchestrator.lifespan import lifespan
 from orchestrator.settings import Settings, get_settings
@@ -37,6 +39,8 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
     (ConfigurationError, 422, "invalid_configuration"),
     (ModelNotConfigured, 503, "model_not_configured"),
     (ModelError, 502, "model_error"),
+    (ServerUnavailable, 503, "server_unavailable"),
+    (ToolError, 502, "server_error"),
 ]
 
 
@@ -99,5 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(servers.router)
+    app.include_router(catalog.router)
+    app.include_router(interactions.router)
+    app.include_router(tool_approvals.router)
     app.include_router(conversations.router)
     return app

@@ -42,6 +42,17 @@ class ServerNotFound(NotFound):
     kind = "MCP server"
 
 
+class ToolChangeNotFound(NotFound):
+    """No changed definition of this tool awaits an admin's approval."""
+
+    kind = "changed tool definition"
+
+    def __init__(self, server_id: str, tool: str) -> None:
+        self.server_id = server_id
+        self.tool = tool
+        super().__init__(f"{server_id}/{tool}")
+
+
 class Conflict(OrchestratorError):
     """The request conflicts with the current state (for example a duplicate id)."""
 
@@ -52,6 +63,20 @@ class TurnInProgress(Conflict):
     def __init__(self, conversation_id: str) -> None:
         self.conversation_id = conversation_id
         super().__init__(f"conversation {conversation_id!r} already has a reply in progress")
+
+
+class ToolDefinitionChanged(Conflict):
+    """The definition an admin saw is no longer the tool's current one: the server changed it again."""
+
+    def __init__(self, server_id: str, tool: str, seen_hash: str, current_hash: str) -> None:
+        self.server_id = server_id
+        self.tool = tool
+        self.seen_hash = seen_hash
+        self.current_hash = current_hash
+        super().__init__(
+            f"tool {tool!r} on server {server_id!r} has changed again (its definition is now {current_hash}, not "
+            f"{seen_hash}): review the new definition before approving it"
+        )
 
 
 class InvalidInput(OrchestratorError):
@@ -121,6 +146,18 @@ class ToolNotFound(ToolError):
         super().__init__(f"unknown tool {name!r}")
 
 
+class ToolWithheld(ToolError):
+    """The tool's server changed its definition since it was approved; an admin has to approve the change."""
+
+    def __init__(self, server_id: str, tool: str) -> None:
+        self.server_id = server_id
+        self.tool = tool
+        super().__init__(
+            f"tool {tool!r} on server {server_id!r} changed its definition since it was approved; it cannot be used "
+            "until an admin approves the change"
+        )
+
+
 class ToolArgumentsInvalid(ToolError):
     def __init__(self, name: str, reason: str) -> None:
         self.name = name
@@ -149,3 +186,13 @@ class ToolCallFailed(ToolError):
         self.tool = tool
         self.reason = reason
         super().__init__(f"tool {tool!r} on server {server_id!r} failed: {reason}")
+
+
+class ServerRequestFailed(ToolError):
+    """A request other than a tool call (reading a resource, getting a prompt) failed on the server."""
+
+    def __init__(self, server_id: str, what: str, reason: str) -> None:
+        self.server_id = server_id
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{what} on MCP server {server_id!r} failed: {reason}")

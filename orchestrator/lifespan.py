@@ -16,6 +16,7 @@ from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
 from orchestrator.loop.active import ActiveTurns
 from orchestrator.loop.runner import LoopLimits, TurnRunner
+from orchestrator.mcp.pinning import ToolApprovals
 from orchestrator.mcp.registry import McpRegistry
 from orchestrator.mcp.sources import configured_servers
 from orchestrator.memory.db import open_database, redact_url
@@ -69,8 +70,9 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         stack.push_async_callback(database.dispose)
         store = SqlStore(database)
         servers = configured_servers(settings, await store.list_registrations())
+        approvals = ToolApprovals(store) if settings.mcp_tool_approval == "pin" else None
         registry = await stack.enter_async_context(
-            McpRegistry(servers, tool_result_max_chars=settings.tool_result_max_chars)
+            McpRegistry(servers, tool_result_max_chars=settings.tool_result_max_chars, approvals=approvals)
         )
         model = build_model(settings)
         stack.push_async_callback(model.aclose)
@@ -84,6 +86,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 history_max_chars=settings.history_max_chars,
                 max_tokens=settings.openai_max_tokens,
                 system_prompt=settings.system_prompt or None,
+                interaction_timeout_seconds=settings.interaction_timeout_seconds,
             ),
         )
         auth = Authenticator(

@@ -31,8 +31,10 @@ from orchestrator.errors import (
     OrchestratorError,
     TurnInProgress,
 )
+from orchestrator.lifespan import AppState
 from orchestrator.loop.events import MessageEnd, ToolCallFinished, ToolCallStarted, TurnError, TurnEvent
 from orchestrator.loop.runner import StartedTurn
+from orchestrator.mcp.contents import attachment_block
 from orchestrator.memory.types import ConversationRecord, MessageRecord
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -150,11 +152,12 @@ async def post_message(
     """Add the user's message and run the assistant's reply."""
     if len(body.content) > state.settings.max_message_chars:
         raise InvalidInput(f"the message is longer than {state.settings.max_message_chars} characters")
+    content = await _with_attachments(state, body)
     # The turn is claimed for the whole request, and the user's message is stored before any reply starts, so
     # errors (unknown conversation, no model, a reply already running) are plain HTTP errors, not stream events.
     handle = state.turns.acquire(caller.user.id, conversation_id)
     try:
-        started = await state.runner.start(caller.user, conversation_id, body.content)
+        started = await state.runner.start(caller.user, conversation_id, content)
     except BaseException:
         handle.release()
         raise
@@ -225,3 +228,19 @@ async def _json_reply(state: State, started: StartedTurn, scope: CancelScope) ->
         error_code=errors[-1].code if errors else None,
     )
     return Response(reply.model_dump_json(), media_type="application/json")
+
+
+async def _with_attachments(state: AppState, body: MessageCreate) -> str:
+    """The message with each attached resource read now and appended, so the stored message says what was sent.
+
+    Raises:
+        NotFound, ToolError: a resource could not be read (before anything is stored).
+    """
+    if not body.attachments:
+        return body.content
+    limit = state.settings.tool_result_max_chars
+    blocks = [body.content]
+    for attachment in body.attachments:
+        result = await state.registry.read_resource(attachment.server_id, attachment.uri)
+        blocks.append(attachment_block(attachment.server_id, attachment.uri, result, max_chars=limit))
+    return "\n\n".join(blocks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from mcp_types import BlobResourceContents, TextResourceContents
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from orchestrator.mcp.types import SERVER_ID_PATTERN
@@ -71,9 +72,19 @@ class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
 
 
+class ResourceRef(Strict):
+    server_id: Annotated[str, Field(min_length=1, max_length=48)]
+    uri: Annotated[str, Field(min_length=1, max_length=4_000)]
+
+
 class MessageCreate(Strict):
     # The length limit is checked against settings in the route, so it follows MAX_MESSAGE_CHARS.
     content: Annotated[CleanText, Field(min_length=1)]
+    attachments: list[ResourceRef] = Field(
+        default_factory=list[ResourceRef],
+        max_length=10,
+        description="resources read and added to the message for the model",
+    )
 
 
 class ToolCallResultOut(BaseModel):
@@ -139,6 +150,44 @@ class ToolOut(BaseModel):
     annotations: dict[str, Any] | None
 
 
+class ApprovedDefinitionOut(BaseModel):
+    definition_hash: str
+    definition: dict[str, Any]
+    approved_by: str
+    approved_at: datetime
+
+
+class CurrentDefinitionOut(BaseModel):
+    definition_hash: str
+    definition: dict[str, Any]
+
+
+class ToolChangeOut(BaseModel):
+    """A tool withheld from the model because its server changed its definition since it was approved."""
+
+    server_id: str
+    tool: str
+    name: str
+    approved: ApprovedDefinitionOut
+    current: CurrentDefinitionOut
+    diff: str
+    """A unified diff of the two definitions as indented JSON (non-ASCII characters escaped, so invisible ones
+    show)."""
+
+
+class ToolChangeApprove(Strict):
+    definition_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    """The ``current.definition_hash`` the admin reviewed; if the tool has changed since, the approval is refused."""
+
+
+class ToolApprovalOut(BaseModel):
+    server_id: str
+    tool: str
+    definition_hash: str
+    approved_by: str
+    approved_at: datetime
+
+
 class ErrorOut(BaseModel):
     detail: str
     code: str
@@ -147,3 +196,81 @@ class ErrorOut(BaseModel):
 def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of a route: each of ``status_codes`` answers with an ``ErrorOut``."""
     return {status_code: {"model": ErrorOut} for status_code in status_codes}
+
+
+class ResourceOut(BaseModel):
+    server_id: str
+    name: str
+    uri: str | None = Field(default=None, description="set for a resource")
+    uri_template: str | None = Field(default=None, description="set for a resource template (RFC 6570)")
+    title: str | None = None
+    description: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    updated_at: datetime | None = Field(default=None, description="when the server last said it changed")
+
+
+class ResourceRead(BaseModel):
+    uri: str
+    mime_type: str | None = None
+    text: str | None = None
+    blob: str | None = Field(default=None, description="base64, for binary contents")
+
+    @classmethod
+    def of(cls, contents: TextResourceContents | BlobResourceContents) -> ResourceRead:
+        if isinstance(contents, TextResourceContents):
+            return cls(uri=str(contents.uri), mime_type=contents.mime_type, text=contents.text)
+        return cls(uri=str(contents.uri), mime_type=contents.mime_type, blob=contents.blob)
+
+
+class ResourceContentsOut(BaseModel):
+    server_id: str
+    uri: str
+    contents: list[ResourceRead]
+
+
+class ResourceSubscription(ResourceRef):
+    pass
+
+
+class PromptArgumentOut(BaseModel):
+    name: str
+    description: str | None = None
+    required: bool = False
+
+
+class PromptOut(BaseModel):
+    server_id: str
+    name: str
+    title: str | None = None
+    description: str | None = None
+    arguments: list[PromptArgumentOut]
+
+
+class PromptGet(Strict):
+    server_id: Annotated[str, Field(min_length=1, max_length=48)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    arguments: dict[str, Annotated[str, Field(max_length=32_000)]] = Field(default_factory=dict, max_length=50)
+
+
+class PromptMessageOut(BaseModel):
+    role: str
+    text: str
+
+
+class PromptRendered(BaseModel):
+    server_id: str
+    name: str
+    description: str | None = None
+    messages: list[PromptMessageOut]
+
+
+class InteractionOut(BaseModel):
+    id: str
+    kind: Literal["elicitation", "sampling"]
+    details: dict[str, Any]
+
+
+class InteractionAnswer(Strict):
+    action: Literal["accept", "decline", "cancel"]
+    content: dict[str, str | int | float | bool | list[str]] | None = Field(default=None, max_length=100)

@@ -72,7 +72,41 @@ class TurnError:
     message: str
 
 
-TurnEvent = MessageStart | Token | ToolCallStarted | ToolCallProgress | ToolCallFinished | MessageEnd | TurnError
+@dataclass(frozen=True, slots=True)
+class InteractionRequested:
+    """A server asks the user something during a tool call (see ``orchestrator.loop.interactions``).
+
+    ``details`` for ``elicitation``: ``mode`` (``form`` or ``url``), ``message``, and ``requested_schema`` (form) or
+    ``url`` (url). For ``sampling``: ``system_prompt``, ``messages`` (``role``, ``text``) and ``max_tokens``.
+    """
+
+    event: ClassVar[str] = "interaction_requested"
+    id: str
+    kind: str
+    server_id: str
+    tool_call_id: str
+    details: dict[str, Any]
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionEnded:
+    event: ClassVar[str] = "interaction_ended"
+    id: str
+    outcome: str  # accept, decline, cancel, timeout or refused
+
+
+TurnEvent = (
+    MessageStart
+    | Token
+    | ToolCallStarted
+    | ToolCallProgress
+    | ToolCallFinished
+    | MessageEnd
+    | TurnError
+    | InteractionRequested
+    | InteractionEnded
+)
 
 
 def event_payload(event: TurnEvent) -> dict[str, Any]:

@@ -38,6 +38,8 @@ from orchestrator.loop.events import (
     TurnStatus,
 )
 from orchestrator.loop.history import build_history, tool_call_message
+from orchestrator.loop.interactions import PendingInteractions
+from orchestrator.loop.server_requests import TurnServerRequests
 from orchestrator.mcp.types import ToolOutput, ToolSource, ToolSpec
 from orchestrator.memory.types import ConversationStore, MessageRecord, NewMessage, ToolCallRecord, UserIdentity
 
@@ -58,16 +60,25 @@ class LoopLimits:
     history_max_chars: int = 200_000
     max_tokens: int | None = None
     system_prompt: str | None = None
+    interaction_timeout_seconds: float = 300.0
 
 
 class TurnRunner:
     """Runs turns of a conversation against a model and a source of tools."""
 
-    def __init__(self, model: ChatModel, tools: ToolSource, store: ConversationStore, limits: LoopLimits) -> None:
+    def __init__(
+        self,
+        model: ChatModel,
+        tools: ToolSource,
+        store: ConversationStore,
+        limits: LoopLimits,
+        interactions: PendingInteractions | None = None,
+    ) -> None:
         self._model = model
         self._tools = tools
         self._store = store
         self._limits = limits
+        self.interactions = interactions or PendingInteractions()
 
     async def start(self, user: UserIdentity, conversation_id: str, content: str) -> StartedTurn:
         """Store ``content`` as the user's message; the reply is produced by ``run``.
@@ -88,7 +99,7 @@ class TurnRunner:
 
     async def run(self, started: StartedTurn, emit: Emit) -> MessageEnd:
         """Run the loop to a reply for a started turn, emitting events as it goes, and return how it ended."""
-        return await _Turn(self._model, self._tools, self._store, self._limits, started, emit).run()
+        return await _Turn(self._model, self._tools, self._store, self._limits, started, emit, self.interactions).run()
 
 
 @dataclass(slots=True)
@@ -112,8 +123,10 @@ class _Turn:
         limits: LoopLimits,
         started: StartedTurn,
         emit: Emit,
+        interactions: PendingInteractions,
     ) -> None:
         self.model = model
+        self.interactions = interactions
         self.tools = tools
         self.store = store
         self.limits = limits
@@ -190,10 +203,10 @@ class _Turn:
                     completed = event
         if completed is None:
             raise ModelStreamInterrupted("the model ended its reply without finishing it")
-        self._count(completed.usage)
+        self.count_usage(completed.usage)
         return completed
 
-    def _count(self, usage: Usage) -> None:
+    def count_usage(self, usage: Usage) -> None:
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
 
@@ -256,9 +269,10 @@ class _Turn:
             elapsed = int((time.monotonic() - started) * 1000)
             await self.emit(ToolCallProgress(call.id, progress, total, message, elapsed))
 
+        requests = TurnServerRequests(self, call.id, self.interactions, self.limits.interaction_timeout_seconds)
         try:
             output = await self.tools.call_tool(
-                call.name, _parse_arguments(call), user_id=self.user.id, on_progress=on_progress
+                call.name, _parse_arguments(call), user_id=self.user.id, on_progress=on_progress, requests=requests
             )
         except ToolError as exc:
             output = ToolOutput(text=f"Error: {exc}", is_error=True)

@@ -47,7 +47,7 @@ from orchestrator.mcp.types import SERVER_ID_PATTERN, ServerConfig, ServerSource
 _STDIO_KEYS: Final = frozenset({"command", "args", "env", "cwd"})
 _HTTP_KEYS: Final = frozenset({"url", "headers"})
 _COMMON_KEYS: Final = frozenset(
-    {"type", "transport", "timeout", "connectTimeout", "disabled", "sendUserId", "useServiceToken"}
+    {"type", "transport", "timeout", "connectTimeout", "disabled", "sendUserId", "useServiceToken", "roots"}
 )
 IGNORED_KEYS: Final = frozenset({"description", "alwaysAllow", "autoApprove"})
 """Keys other MCP clients write that carry nothing for us; accepted and ignored."""
@@ -330,6 +330,27 @@ class _EntryReader:
                 values[field] = flag
             else:
                 self._problem(f"{where}.{key}", "must be true or false")
+        if "roots" in fields:
+            values["roots"] = self._roots(f"{where}.roots", fields["roots"])
+
+    def _roots(self, where: str, value: object) -> tuple[str, ...]:
+        """``roots``: the directories (paths or ``file://`` URIs) offered to a server that asks for roots."""
+        if not isinstance(value, list):
+            self._problem(where, "must be a list of directories")
+            return ()
+        roots: list[str] = []
+        for index, item in enumerate(cast(list[Any], value)):
+            text = self._string(f"{where}[{index}]", item)
+            if text is None:
+                continue
+            path = text.removeprefix("file://")
+            if not Path(path).is_absolute() and self._base_dir is not None:
+                path = str((self._base_dir / path).resolve())
+            if not Path(path).is_absolute():
+                self._problem(f"{where}[{index}]", "must be an absolute directory (or relative to the servers file)")
+                continue
+            roots.append(Path(path).as_uri())
+        return tuple(roots)
 
     def _string(self, where: str, value: object) -> str | None:
         if isinstance(value, bool) or not isinstance(value, str | int | float):

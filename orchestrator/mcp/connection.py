@@ -8,49 +8,93 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio
 import httpx2
 from anyio.abc import TaskStatus
 from mcp.client import Client
 from mcp.client.client import ConnectMode
-from mcp.client.session import IncomingMessage, MessageHandlerFnT
-from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
-from mcp.shared.dispatcher import ProgressFnT
+from mcp.client.session import ClientRequestContext, IncomingMessage, MessageHandlerFnT
+from mcp.client.subscriptions import ListenNotSupportedError, ResourceUpdated, Subscription, SubscriptionLost
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     CONNECTION_CLOSED,
     INVALID_REQUEST,
     CallToolResult,
+    CreateMessageRequestParams,
+    CreateMessageResult,
+    ElicitRequestFormParams,
+    ElicitRequestParams,
+    ElicitResult,
+    EmptyResult,
+    ErrorData,
+    GetPromptResult,
     Implementation,
+    ListRootsResult,
+    LoggingMessageNotificationParams,
+    PromptListChangedNotification,
+    ReadResourceResult,
     RequestParamsMeta,
+    ResourceListChangedNotification,
+    ResourceUpdatedNotification,
+    Root,
     Tool,
     ToolListChangedNotification,
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from orchestrator.errors import ServerUnavailable, ToolCallFailed, ToolTimeout
+from orchestrator.errors import ServerRequestFailed, ServerUnavailable, ToolCallFailed, ToolTimeout
 from orchestrator.mcp.backoff import Backoff
+from orchestrator.mcp.catalog import list_catalog
 from orchestrator.mcp.failures import EXPECTED_FAILURES, describe_failure, is_expected_failure
 from orchestrator.mcp.naming import expose_name
 from orchestrator.mcp.redaction import config_secrets, public_url
 from orchestrator.mcp.stderr import StderrTail, capture_stderr
 from orchestrator.mcp.transport import OnEnd, open_transport
-from orchestrator.mcp.types import USER_META_KEY, ProgressCallback, ServerConfig, ServerInfo, ServerStatus, ToolSpec
+from orchestrator.mcp.types import (
+    USER_META_KEY,
+    Catalog,
+    ProgressCallback,
+    ServerConfig,
+    ServerInfo,
+    ServerRequests,
+    ServerStatus,
+    ToolSpec,
+)
 
 logger = logging.getLogger(__name__)
+_Result = TypeVar("_Result")
 
 _LIST_PAGE_LIMIT: Final = 100
 """Pages of ``tools/list`` we follow; a server whose cursor never ends cannot keep us listing."""
 
 _CONNECTION_LOST: Final = MCPError(code=CONNECTION_CLOSED, message="Connection closed")
+
+_UNATTRIBUTED: Final = "this client cannot tell which user's tool call the request belongs to"
+
+_PROGRESS_EXTENSION_LIMIT: Final = 10
+"""Progress notifications restart a call's timeout, up to this many times the timeout in all: a server that reports
+progress forever still cannot hold a turn forever."""
+
+_SERVER_LOG_LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "alert": logging.CRITICAL,
+    "emergency": logging.CRITICAL,
+}
+server_logger = logging.getLogger("orchestrator.mcp.server_log")
 
 
 def _client_info() -> Implementation:
@@ -62,6 +106,16 @@ def _client_info() -> Implementation:
 
 
 @dataclass(eq=False)
+class _InFlight:
+    """A running tool call: who asked for it, and how to answer what its server asks meanwhile."""
+
+    user_id: str | None
+    requests: ServerRequests | None
+    scope: anyio.CancelScope
+    timeout: float
+
+
+@dataclass(eq=False)
 class _Live:
     """One connection attempt: its client once connected, and why it ended."""
 
@@ -70,6 +124,7 @@ class _Live:
     lost: anyio.Event = field(default_factory=anyio.Event)
     reason: BaseException | None = None
     relist_wanted: anyio.Event = field(default_factory=anyio.Event)
+    relisten_wanted: anyio.Event = field(default_factory=anyio.Event)
 
     def lose(self, reason: BaseException) -> None:
         if self.reason is None:
@@ -108,6 +163,10 @@ class ServerConnection:
         self._last_error: str | None = None
         self._connected_at: datetime | None = None
         self._tools: tuple[ToolSpec, ...] = ()
+        self._catalog = Catalog()
+        self._resource_updates: dict[str, datetime] = {}
+        self._subscribed: set[str] = set()
+        self._in_flight: set[_InFlight] = set()
         self._live: _Live | None = None
         self._scope: anyio.CancelScope | None = None
         self._stop_requested = False
@@ -139,6 +198,16 @@ class ServerConnection:
     def known_tools(self) -> tuple[ToolSpec, ...]:
         """The tools of the last successful listing, kept while the server is down so calls can say why they fail."""
         return self._tools
+
+    @property
+    def catalog(self) -> Catalog:
+        """The server's resources, resource templates and prompts while it is healthy, else none."""
+        return self._catalog if self._status == "healthy" else Catalog()
+
+    @property
+    def resource_updates(self) -> Mapping[str, datetime]:
+        """When each resource the server announced as updated (``notifications/resources/updated``) last changed."""
+        return dict(self._resource_updates)
 
     @property
     def settled(self) -> bool:
@@ -197,6 +266,7 @@ class ServerConnection:
         *,
         user_id: str | None = None,
         on_progress: ProgressCallback | None = None,
+        requests: ServerRequests | None = None,
     ) -> CallToolResult:
         """Run ``tool`` on the server and return its raw MCP result.
 
@@ -206,6 +276,7 @@ class ServerConnection:
             user_id: sent in the request's ``_meta`` under ``USER_META_KEY`` when the server's config says
                 ``send_user_id``; other servers never see it.
             on_progress: receives the server's progress notifications for this call.
+            requests: answers the server's sampling and elicitation requests made while this call runs.
 
         Raises:
             ServerUnavailable: the server is not healthy right now.
@@ -222,11 +293,21 @@ class ServerConnection:
         if user_id is not None and self.config.send_user_id:
             meta = {}
             meta[USER_META_KEY] = user_id
-        progress = _forward_progress(on_progress) if on_progress is not None else None
+        started = anyio.current_time()
+        latest_deadline = started + seconds * _PROGRESS_EXTENSION_LIMIT
         # Leaving this scope cancels the SDK's wait, which sends the server notifications/cancelled.
-        with anyio.move_on_after(seconds):
+        with anyio.CancelScope(deadline=started + seconds) as scope:
+
+            async def on_server_progress(progress: float, total: float | None, message: str | None) -> None:
+                # A server that keeps reporting progress is working, not stuck: give it the timeout again.
+                scope.deadline = min(anyio.current_time() + seconds, latest_deadline)
+                if on_progress is not None:
+                    await on_progress(progress, total, message)
+
+            in_flight = _InFlight(user_id, requests, scope, seconds)
+            self._in_flight.add(in_flight)
             try:
-                return await client.call_tool(tool, dict(arguments), progress_callback=progress, meta=meta)
+                return await client.call_tool(tool, dict(arguments), progress_callback=on_server_progress, meta=meta)
             except MCPError as exc:
                 if not _means_connection_lost(exc):
                     raise ToolCallFailed(self.id, tool, describe_failure(exc, self.config)) from exc
@@ -244,7 +325,72 @@ class ServerConnection:
                 # The SDK raises RuntimeError for a result that breaks the tool's output schema, and for a client
                 # that closed between our health check and the call.
                 raise ToolCallFailed(self.id, tool, describe_failure(exc, self.config)) from exc
+            finally:
+                self._in_flight.discard(in_flight)
         raise ToolTimeout(self.id, tool, seconds)
+
+    async def read_resource(self, uri: str) -> ReadResourceResult:
+        """Read one of the server's resources (or a resource link a tool returned).
+
+        Raises:
+            ServerUnavailable: the server is not healthy right now.
+            ServerRequestFailed: the server refused, or did not answer within the tool timeout.
+        """
+        client = self._client_now()
+        return await self._request(f"reading {uri!r}", lambda: client.read_resource(uri))
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str]) -> GetPromptResult:
+        """Render one of the server's prompts with ``arguments``.
+
+        Raises:
+            ServerUnavailable: the server is not healthy right now.
+            ServerRequestFailed: the server refused, or did not answer within the tool timeout.
+        """
+        client = self._client_now()
+        return await self._request(f"prompt {name!r}", lambda: client.get_prompt(name, dict(arguments)))
+
+    async def subscribe_resource(self, uri: str) -> None:
+        """Ask the server to announce changes of ``uri``; they show in :attr:`resource_updates`.
+
+        Raises:
+            ServerUnavailable: the server is not healthy right now.
+            ServerRequestFailed: the server does not support subscriptions or refused this one.
+        """
+        client = self._client_now()
+        resources = client.server_capabilities.resources
+        if resources is None or not resources.subscribe:
+            raise ServerRequestFailed(self.id, f"subscribing to {uri!r}", "the server does not offer subscriptions")
+        if uri in self._subscribed:
+            return
+        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            # 2026-07-28 carries subscriptions on the listen stream: reopen it with this resource added.
+            self._subscribed.add(uri)
+            live = self._live
+            if live is not None:
+                live.relisten_wanted.set()
+            return
+        await self._request(f"subscribing to {uri!r}", lambda: _subscribe_before_2026(client, uri))
+        self._subscribed.add(uri)
+
+    def _client_now(self) -> Client:
+        live = self._live
+        client = live.client if live is not None else None
+        if client is None or self._status != "healthy":
+            raise ServerUnavailable(self.id, self._last_error or f"the server is {self._status}")
+        return client
+
+    async def _request(self, what: str, send: Callable[[], Awaitable[_Result]]) -> _Result:
+        seconds = self.config.tool_timeout_seconds
+        with anyio.move_on_after(seconds):
+            try:
+                return await send()
+            except MCPError as exc:
+                raise ServerRequestFailed(self.id, what, describe_failure(exc, self.config)) from exc
+            except (OSError, httpx2.HTTPError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+                raise ServerRequestFailed(self.id, what, describe_failure(exc, self.config)) from exc
+            except ValidationError as exc:
+                raise ServerRequestFailed(self.id, what, "the server's answer is not valid MCP") from exc
+        raise ServerRequestFailed(self.id, what, f"no answer within {seconds:g}s")
 
     # --- the supervisor ---------------------------------------------------------------------------------------------
 
@@ -276,6 +422,12 @@ class ServerConnection:
                 transport,
                 mode=self._mode,
                 message_handler=self._message_handler(live),
+                logging_callback=self._log_from_server,
+                sampling_callback=self._on_sampling,
+                elicitation_callback=self._on_elicitation,
+                list_roots_callback=self._on_list_roots if self.config.roots else None,
+                # 2026-07-28 servers log only to requests that opt in; earlier ones are asked with logging/setLevel.
+                log_level="info",
                 client_info=_client_info(),
                 cache=None,  # we keep the tool list ourselves and refresh it on change
             )
@@ -284,6 +436,8 @@ class ServerConnection:
                     # Subscribe before listing, or a change between the two would go unnoticed.
                     await tg.start(self._listen_for_changes, client, live)
                 await self._refresh_tools(client)
+                await self._refresh_catalog(client)
+                await self._resubscribe(client)
                 connect_scope.deadline = math.inf
                 live.healthy_since = anyio.current_time()
                 live.client = client
@@ -303,6 +457,7 @@ class ServerConnection:
             live.relist_wanted = anyio.Event()
             try:
                 await self._refresh_tools(client)
+                await self._refresh_catalog(client)
             except EXPECTED_FAILURES as exc:
                 self._lose(live, exc)
                 return
@@ -313,32 +468,61 @@ class ServerConnection:
     ) -> None:
         """Keep a ``subscriptions/listen`` stream open: 2026-07-28 servers send list changes only to one.
 
-        Reports started once the server acknowledged the subscription, or gave up on it.
+        The stream also carries the resource subscriptions; subscribing to another resource reopens it with the new
+        set. Reports started once the server acknowledged the first stream, or gave up on it.
         """
         acknowledged = False
         try:
-            with anyio.CancelScope(deadline=anyio.current_time() + self.config.connect_timeout_seconds) as ack_scope:
-                async with client.listen(tools_list_changed=True) as subscription:
-                    ack_scope.deadline = math.inf
-                    acknowledged = True
-                    task_status.started()
-                    async for _event in subscription:
-                        live.relist_wanted.set()
-            if ack_scope.cancelled_caught:
-                logger.warning("MCP server %s did not acknowledge the tool change subscription", self.id)
-                return
-            # The server ended the stream on purpose (it is going away): reconnect and list again.
-            self._lose(live, SubscriptionLost("the server ended the change subscription"))
+            while True:
+                live.relisten_wanted = anyio.Event()
+                timeout = self.config.connect_timeout_seconds
+                reopened = False
+                with anyio.CancelScope(deadline=anyio.current_time() + timeout) as ack_scope:
+                    subscription_set = tuple(sorted(self._subscribed))
+                    async with client.listen(
+                        **_change_kinds(client), resource_subscriptions=subscription_set
+                    ) as stream:
+                        ack_scope.deadline = math.inf
+                        if not acknowledged:
+                            acknowledged = True
+                            task_status.started()
+                        reopened = await self._follow(stream, live)
+                if ack_scope.cancelled_caught:
+                    logger.warning("MCP server %s did not acknowledge the change subscription", self.id)
+                    return
+                if not reopened:
+                    # The server ended the stream on purpose (it is going away): reconnect and list again.
+                    self._lose(live, SubscriptionLost("the server ended the change subscription"))
+                    return
         except (ListenNotSupportedError, MCPError) as exc:
             if isinstance(exc, MCPError) and _means_connection_lost(exc):
                 self._lose(live, exc)
             else:
-                logger.info("MCP server %s: no tool change subscription (%s)", self.id, exc)
+                logger.info("MCP server %s: no change subscription (%s)", self.id, exc)
         except SubscriptionLost as exc:
             self._lose(live, exc)
         finally:
             if not acknowledged:
                 task_status.started()
+
+    async def _follow(self, stream: Subscription, live: _Live) -> bool:
+        """Act on the stream's events until it ends (``False``) or must be reopened with new subscriptions."""
+        relisten = live.relisten_wanted
+        async with anyio.create_task_group() as tg:
+
+            async def stop_when_resubscribing() -> None:
+                await relisten.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_when_resubscribing)
+            async for event in stream:
+                if isinstance(event, ResourceUpdated):
+                    self._resource_updates[event.uri] = datetime.now(UTC)
+                    self._notify()
+                else:
+                    live.relist_wanted.set()
+            tg.cancel_scope.cancel()
+        return relisten.is_set()
 
     async def _refresh_tools(self, client: Client) -> None:
         with anyio.fail_after(self.config.connect_timeout_seconds):
@@ -354,15 +538,97 @@ class ServerConnection:
                 logger.warning("MCP server %s: stopped listing tools after %d pages", self.id, _LIST_PAGE_LIMIT)
         specs: dict[str, ToolSpec] = {}
         for tool in listed:
+            if tool.execution is not None and tool.execution.task_support == "required":
+                # Such a tool may only run as a task, which this client does not offer: never show it to the model.
+                logger.info("MCP server %s: tool %s needs task support; not offered", self.id, tool.name)
+                continue
             spec = _tool_spec(self.id, tool)
             specs.setdefault(spec.name, spec)
         self._tools = tuple(specs.values())
 
+    async def _refresh_catalog(self, client: Client) -> None:
+        self._catalog = await list_catalog(client, self.id, self.config.connect_timeout_seconds)
+
+    async def _resubscribe(self, client: Client) -> None:
+        """Subscriptions end with a connection; renew them on a new one (2026-07-28 renews them on its stream)."""
+        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return
+        for uri in sorted(self._subscribed):
+            try:
+                await _subscribe_before_2026(client, uri)
+            except MCPError as exc:
+                logger.warning("MCP server %s refused the renewed subscription to %s: %s", self.id, uri, exc)
+
+    async def _on_elicitation(
+        self, context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult | ErrorData:
+        del context  # requests do not say which call they belong to; see _asking_call
+        call = self._asking_call()
+        if call is None or call.requests is None:
+            return ErrorData(code=INVALID_REQUEST, message=_UNATTRIBUTED)
+        requests = call.requests
+        result = await self._while_waiting_for_the_user(call, lambda: requests.elicit(self.id, params))
+        if result.action == "accept" and isinstance(params, ElicitRequestFormParams):
+            return ElicitResult(action="accept", content=with_schema_defaults(params, result.content))
+        return result
+
+    async def _on_sampling(
+        self, context: ClientRequestContext, params: CreateMessageRequestParams
+    ) -> CreateMessageResult | ErrorData:
+        del context  # requests do not say which call they belong to; see _asking_call
+        call = self._asking_call()
+        if call is None or call.requests is None:
+            return ErrorData(code=INVALID_REQUEST, message=_UNATTRIBUTED)
+        requests = call.requests
+        return await self._while_waiting_for_the_user(call, lambda: requests.sample(self.id, params))
+
+    async def _on_list_roots(self, context: ClientRequestContext) -> ListRootsResult | ErrorData:
+        del context  # the same roots for every request
+        roots = [
+            Root.model_validate({"uri": uri, "name": uri.rstrip("/").rsplit("/", 1)[-1]}) for uri in self.config.roots
+        ]
+        return ListRootsResult(roots=roots)
+
+    def _asking_call(self) -> _InFlight | None:
+        """The tool call a server request belongs to.
+
+        Requests do not say which of the connection's calls they belong to, so they are answered only when every
+        running call belongs to the same user: one user's question is never shown to another user.
+        """
+        users = {call.user_id for call in self._in_flight}
+        if len(users) != 1:
+            return None
+        return next(iter(self._in_flight))
+
+    async def _while_waiting_for_the_user(self, call: _InFlight, ask: Callable[[], Awaitable[_Result]]) -> _Result:
+        """The call's timeout stops while the user answers, and starts again afterwards."""
+        call.scope.deadline = math.inf
+        try:
+            return await ask()
+        finally:
+            call.scope.deadline = anyio.current_time() + call.timeout
+
+    async def _log_from_server(self, params: LoggingMessageNotificationParams) -> None:
+        level = _SERVER_LOG_LEVELS.get(params.level, logging.INFO)
+        data = params.data if isinstance(params.data, str) else repr(params.data)
+        server_logger.log(
+            level,
+            "MCP server %s says: %s",
+            self.id,
+            data[:2_000],
+            extra={"mcp_server": self.id, "mcp_logger": params.logger},
+        )
+
     def _message_handler(self, live: _Live) -> MessageHandlerFnT:
         async def handle(message: IncomingMessage) -> None:
             # Runs on the SDK's receive path: note what happened, do no I/O here.
-            if isinstance(message, ToolListChangedNotification):
+            if isinstance(
+                message, ToolListChangedNotification | PromptListChangedNotification | ResourceListChangedNotification
+            ):
                 live.relist_wanted.set()
+            elif isinstance(message, ResourceUpdatedNotification):
+                self._resource_updates[str(message.params.uri)] = datetime.now(UTC)
+                self._notify()
             elif isinstance(message, Exception):
                 logger.warning("MCP server %s: transport error: %s", self.id, describe_failure(message, self.config))
 
@@ -418,10 +684,38 @@ class ServerConnection:
             logger.exception("on_change callback failed for MCP server %s", self.id)
 
 
+def with_schema_defaults(params: ElicitRequestFormParams, content: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An accepted form answer with the schema's defaults for the fields it leaves out (SEP-1034)."""
+    filled: dict[str, Any] = {}
+    properties: Mapping[str, Any] = params.requested_schema.get("properties") or {}
+    for name, definition in properties.items():
+        if isinstance(definition, Mapping) and "default" in definition:
+            filled[name] = definition["default"]
+    filled.update(content or {})
+    return filled
+
+
+def _subscribe_before_2026(client: Client, uri: str) -> Awaitable[EmptyResult]:
+    """``resources/subscribe``: removed in 2026-07-28 (subscriptions ride the listen stream there), and how the
+    revisions before it subscribe; the SDK's deprecation warning is meant for 2026 code paths, not this one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return client.subscribe_resource(uri)  # pyright: ignore[reportDeprecated]
+
+
+def _change_kinds(client: Client) -> dict[str, bool]:
+    """Which list changes the server announces (``listChanged`` in its capabilities)."""
+    capabilities = client.server_capabilities
+    return {
+        "tools_list_changed": bool(capabilities.tools and capabilities.tools.list_changed),
+        "prompts_list_changed": bool(capabilities.prompts and capabilities.prompts.list_changed),
+        "resources_list_changed": bool(capabilities.resources and capabilities.resources.list_changed),
+    }
+
+
 def _announces_changes_by_subscription(client: Client) -> bool:
-    capabilities = client.server_capabilities.tools
     modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
-    return modern and capabilities is not None and bool(capabilities.list_changed)
+    return modern and any(_change_kinds(client).values())
 
 
 def _means_connection_lost(exc: MCPError) -> bool:
@@ -440,10 +734,3 @@ def _tool_spec(server_id: str, tool: Tool) -> ToolSpec:
         input_schema=tool.input_schema,
         annotations=annotations,
     )
-
-
-def _forward_progress(callback: ProgressCallback) -> ProgressFnT:
-    async def forward(progress: float, total: float | None, message: str | None) -> None:
-        await callback(progress, total, message)
-
-    return forward

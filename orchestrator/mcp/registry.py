@@ -5,16 +5,38 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Self
 
 import anyio
 from anyio.abc import TaskGroup
+from mcp_types import GetPromptResult, ReadResourceResult
 
-from orchestrator.errors import ConfigurationError, Conflict, ServerNotFound, ToolNotFound
+from orchestrator.errors import (
+    ConfigurationError,
+    Conflict,
+    ServerNotFound,
+    ToolChangeNotFound,
+    ToolDefinitionChanged,
+    ToolNotFound,
+    ToolWithheld,
+)
 from orchestrator.mcp.connection import ServerConnection
+from orchestrator.mcp.pinning import ToolApprovals, WithheldTool
 from orchestrator.mcp.results import render_result
-from orchestrator.mcp.types import ProgressCallback, ServerConfig, ServerInfo, ToolOutput, ToolSpec
+from orchestrator.mcp.types import (
+    ProgressCallback,
+    PromptSpec,
+    ResourceSpec,
+    ServerConfig,
+    ServerInfo,
+    ServerRequests,
+    ToolOutput,
+    ToolSpec,
+)
+from orchestrator.mcp.unicode import clean_tool_spec
+from orchestrator.memory.types import ToolApproval
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +56,8 @@ class McpRegistry:
         backoff_initial: first delay, in seconds, before reconnecting to a failed server.
         backoff_max: largest delay, in seconds, between reconnection attempts.
         on_change: called (synchronously) whenever a server's status or the set of tools changes.
+        approvals: the approved tool definitions; a tool whose definition differs is withheld from :meth:`tools`
+            and refused by :meth:`call_tool` (see ``orchestrator.mcp.pinning``). ``None``: no pinning.
     """
 
     def __init__(
@@ -44,6 +68,7 @@ class McpRegistry:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         on_change: Callable[[], None] | None = None,
+        approvals: ToolApprovals | None = None,
     ) -> None:
         self._initial = list(configs)
         self._max_chars = tool_result_max_chars
@@ -53,6 +78,9 @@ class McpRegistry:
         self._connections: dict[str, ServerConnection] = {}
         self._tool_index: dict[str, tuple[ServerConnection, str]] = {}
         self._tool_list: list[ToolSpec] = []
+        self._approvals = approvals
+        self._withheld: dict[str, WithheldTool] = {}  # by exposed name
+        self._cleaned_specs: dict[str, tuple[ToolSpec, ToolSpec]] = {}  # exposed name -> (as listed, as offered)
         self._exit_stack: AsyncExitStack | None = None
         self._task_group: TaskGroup | None = None
         ids = [config.id for config in self._initial]
@@ -66,6 +94,10 @@ class McpRegistry:
         async with AsyncExitStack() as stack:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._stop_all)  # runs first on exit, so the task group's join finds nothing to wait for
+            if self._approvals is not None:
+                # Loaded before any server starts, so no tool is ever reviewed against approvals not yet read.
+                await self._task_group.start(self._approvals.run, self._changed)
+                stack.callback(self._approvals.stop)
             for config in self._initial:
                 self._start(config)
             self._exit_stack = stack.pop_all()
@@ -94,21 +126,36 @@ class McpRegistry:
         *,
         user_id: str | None = None,
         on_progress: ProgressCallback | None = None,
+        requests: ServerRequests | None = None,
     ) -> ToolOutput:
         """Run the tool exposed as ``name``; see :class:`~orchestrator.mcp.types.ToolSource`.
 
         Raises:
             ToolNotFound: no server has listed a tool under ``name``.
+            ToolWithheld: the tool's definition changed since it was approved, and the change is not approved yet.
             ServerUnavailable: the tool's server is down (it listed the tool when it was last connected).
             ToolTimeout: the call did not finish within the server's tool timeout (it was cancelled on the server).
             ToolCallFailed: the connection failed during the call, or the server answered with a protocol error.
         """
         entry = self._tool_index.get(name)
         if entry is None:
+            change = self._withheld.get(name)
+            if change is not None:
+                raise ToolWithheld(change.server_id, change.tool)
             raise ToolNotFound(name)
         connection, tool = entry
-        result = await connection.call_tool(tool, arguments, user_id=user_id, on_progress=on_progress)
-        return render_result(result, max_chars=self._max_chars)
+        result = await connection.call_tool(
+            tool, arguments, user_id=user_id, on_progress=on_progress, requests=requests
+        )
+        output = render_result(result, max_chars=self._max_chars)
+        if output.hidden_characters_removed:
+            logger.warning(
+                "MCP server %s: removed %d invisible characters from a result of tool %s",
+                connection.id,
+                output.hidden_characters_removed,
+                tool,
+            )
+        return output
 
     # --- servers ----------------------------------------------------------------------------------------------------
 
@@ -158,6 +205,64 @@ class McpRegistry:
                 await connection.wait_settled()
         return self.settled
 
+    # --- approved tool definitions ----------------------------------------------------------------------------------
+
+    def withheld(self) -> list[WithheldTool]:
+        """Tools kept from the model because their server changed their definition since it was approved."""
+        return list(self._withheld.values())
+
+    async def approve_tool(self, server_id: str, tool: str, *, by: str, seen_hash: str | None = None) -> ToolApproval:
+        """Approve the current definition of a withheld tool; it is offered to the model again at once.
+
+        Args:
+            server_id: the tool's server.
+            tool: the server's own name for the tool.
+            by: the approving admin's user id.
+            seen_hash: the ``definition_hash`` the admin reviewed; when given, it must still be the current one.
+
+        Raises:
+            ToolChangeNotFound: the tool is not withheld (no changed definition awaits approval).
+            ToolDefinitionChanged: ``seen_hash`` is not the hash of the tool's current definition.
+        """
+        change = next((c for c in self._withheld.values() if (c.server_id, c.tool) == (server_id, tool)), None)
+        if change is None or self._approvals is None:
+            raise ToolChangeNotFound(server_id, tool)
+        if seen_hash is not None and seen_hash != change.current_hash:
+            raise ToolDefinitionChanged(server_id, tool, seen_hash, change.current_hash)
+        approval = await self._approvals.approve(change, by=by)
+        self._changed()
+        return approval
+
+    # --- resources and prompts --------------------------------------------------------------------------------------
+
+    def resources(self) -> list[ResourceSpec]:
+        """Every healthy server's resources, and its resource templates."""
+        listed: list[ResourceSpec] = []
+        for connection in self._connections.values():
+            catalog = connection.catalog
+            listed.extend(catalog.resources)
+            listed.extend(catalog.resource_templates)
+        return listed
+
+    def prompts(self) -> list[PromptSpec]:
+        return [prompt for connection in self._connections.values() for prompt in connection.catalog.prompts]
+
+    def resource_updates(self, server_id: str) -> Mapping[str, datetime]:
+        """Raises: ServerNotFound."""
+        return self._connection(server_id).resource_updates
+
+    async def read_resource(self, server_id: str, uri: str) -> ReadResourceResult:
+        """Raises: ServerNotFound, ServerUnavailable, ServerRequestFailed."""
+        return await self._connection(server_id).read_resource(uri)
+
+    async def get_prompt(self, server_id: str, name: str, arguments: Mapping[str, str]) -> GetPromptResult:
+        """Raises: ServerNotFound, ServerUnavailable, ServerRequestFailed."""
+        return await self._connection(server_id).get_prompt(name, arguments)
+
+    async def subscribe_resource(self, server_id: str, uri: str) -> None:
+        """Raises: ServerNotFound, ServerUnavailable, ServerRequestFailed."""
+        await self._connection(server_id).subscribe_resource(uri)
+
     # --- internals --------------------------------------------------------------------------------------------------
 
     def _connection(self, server_id: str) -> ServerConnection:
@@ -183,22 +288,47 @@ class McpRegistry:
         for connection in self._connections.values():
             connection.stop()
 
+    def _clean(self, spec: ToolSpec) -> ToolSpec:
+        """``spec`` as the model may see it: without invisible characters (warned about once per listing)."""
+        previous = self._cleaned_specs.get(spec.name)
+        if previous is not None and previous[0] == spec:
+            return previous[1]
+        offered = clean_tool_spec(spec)
+        if offered.hidden_characters_removed:
+            logger.warning(
+                "MCP server %s: removed %d invisible characters from the definition of tool %s",
+                spec.server_id,
+                offered.hidden_characters_removed,
+                spec.tool,
+            )
+        return offered
+
     def _changed(self) -> None:
         """Rebuild the tool index; called by connections whenever their status or tools change."""
         index: dict[str, tuple[ServerConnection, str]] = {}
         listing: list[ToolSpec] = []
+        withheld: dict[str, WithheldTool] = {}
+        cleaned: dict[str, tuple[ToolSpec, ToolSpec]] = {}
         for connection in self._connections.values():
             healthy = connection.status == "healthy"
             # A down server's tools stay routable so a call reports ServerUnavailable, not an unknown tool.
             for spec in connection.known_tools:
-                if spec.name in index:
+                if spec.name in index or spec.name in withheld:
                     logger.error("tool name %s is exposed twice; keeping the first", spec.name)
                     continue
+                change = self._approvals.review(spec) if self._approvals is not None else None
+                if change is not None:
+                    withheld[spec.name] = change
+                    continue
                 index[spec.name] = (connection, spec.tool)
+                offered = self._clean(spec)
+                cleaned[spec.name] = (spec, offered)
                 if healthy:
-                    listing.append(spec)
+                    listing.append(offered)
         self._tool_index = index
         self._tool_list = listing
+        self._withheld = withheld
+        self._cleaned_specs = cleaned
         if self._on_change is not None:
             try:
                 self._on_change()

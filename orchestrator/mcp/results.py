@@ -17,6 +17,7 @@ from mcp_types import (
 )
 
 from orchestrator.mcp.types import ToolOutput
+from orchestrator.mcp.unicode import strip_invisible
 
 
 def render_result(result: CallToolResult, *, max_chars: int) -> ToolOutput:
@@ -26,6 +27,9 @@ def render_result(result: CallToolResult, *, max_chars: int) -> ToolOutput:
     described (``[image: image/png, 1234 bytes]``) rather than inlined; resource links read ``[resource: uri]``.
     When there is no content at all but ``structured_content`` is set, its JSON is the text; otherwise the content
     already says what the structured content says (the spec asks servers to send both), and it is left alone.
+
+    Invisible characters (zero-width, bidirectional controls, tags: see ``orchestrator.mcp.unicode``) are removed
+    from what the model reads, and the text ends with a marker saying how many, so nobody is left unaware of them.
     """
     parts = [_render_block(block) for block in result.content]
     if parts or result.structured_content is None:
@@ -33,7 +37,11 @@ def render_result(result: CallToolResult, *, max_chars: int) -> ToolOutput:
     else:
         text = json.dumps(result.structured_content, ensure_ascii=False, default=str)
     text, truncated = truncate(text, max_chars)
-    return ToolOutput(text=text, is_error=result.is_error, truncated=truncated)
+    # After truncating: only what the model reads is searched, so a huge result costs no more than a short one.
+    text, hidden = strip_invisible(text)
+    if hidden:
+        text += f"\n\n[{hidden} invisible character{'' if hidden == 1 else 's'} removed]"
+    return ToolOutput(text=text, is_error=result.is_error, truncated=truncated, hidden_characters_removed=hidden)
 
 
 def truncate(text: str, max_chars: int) -> tuple[str, bool]:

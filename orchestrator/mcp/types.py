@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from mcp_types import CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, ErrorData
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Transport = Literal["stdio", "streamable-http", "sse"]
@@ -42,6 +43,7 @@ class ServerConfig(BaseModel):
     # Trust: what the orchestrator shares with this server. Off unless the server is known to be ours.
     send_user_id: bool = False  # the caller's user id in every tool call's _meta (USER_META_KEY)
     use_service_token: bool = False  # Authorization: Bearer $MCP_SERVICE_TOKEN, unless headers say otherwise
+    roots: tuple[str, ...] = ()  # file:// URIs offered when the server asks for roots
 
     @model_validator(mode="after")
     def _check_transport_fields(self) -> ServerConfig:
@@ -73,6 +75,46 @@ class ToolSpec:
     description: str
     input_schema: Mapping[str, Any]
     annotations: Mapping[str, Any] | None = None
+    hidden_characters_removed: int = 0  # invisible characters taken out of its description and schema
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSpec:
+    """A resource a server lists (``uri``), or a template for many (``uri_template``)."""
+
+    server_id: str
+    name: str
+    uri: str | None = None
+    uri_template: str | None = None
+    title: str | None = None
+    description: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptArgumentSpec:
+    name: str
+    description: str | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSpec:
+    server_id: str
+    name: str
+    title: str | None = None
+    description: str | None = None
+    arguments: tuple[PromptArgumentSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What a server offers besides tools, as last listed."""
+
+    resources: tuple[ResourceSpec, ...] = ()
+    resource_templates: tuple[ResourceSpec, ...] = ()
+    prompts: tuple[PromptSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +136,22 @@ class ToolOutput:
     text: str
     is_error: bool
     truncated: bool = False
+    hidden_characters_removed: int = 0  # invisible characters taken out of the text (which says so at its end)
 
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 """``(progress, total, message)``: called for each progress notification of a running tool call."""
+
+
+class ServerRequests(Protocol):
+    """What a server may ask during one of its tool calls: the user (elicitation) or our model (sampling).
+
+    The loop gives one to each tool call; it shows the request in the conversation and waits for the user.
+    """
+
+    async def elicit(self, server_id: str, params: ElicitRequestParams) -> ElicitResult: ...
+
+    async def sample(self, server_id: str, params: CreateMessageRequestParams) -> CreateMessageResult | ErrorData: ...
 
 
 class ToolSource(Protocol):
@@ -112,8 +166,9 @@ class ToolSource(Protocol):
         *,
         user_id: str | None = None,
         on_progress: ProgressCallback | None = None,
+        requests: ServerRequests | None = None,
     ) -> ToolOutput:
-        """Run the tool exposed as ``name``.
+        """Run the tool exposed as ``name``; ``requests`` answers what the server asks while it runs.
 
         ``user_id`` travels to the server in the request's ``_meta`` under ``USER_META_KEY`` so first-party
         servers can keep per-user data; it is an id, never a credential.

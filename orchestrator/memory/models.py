@@ -6,7 +6,7 @@ The migrations in ``orchestrator/migrations`` create these tables; a test checks
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -134,3 +134,16 @@ class McpServer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     send_user_id: Mapped[bool] = mapped_column(Boolean, server_default=false())
     use_service_token: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class ApprovedTool(Base):
+    """The approved definition of an MCP tool; a server's later change to it is withheld until approved again."""
+
+    __tablename__ = "tool_approvals"
+
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tool: Mapped[str] = mapped_column(Text, primary_key=True)
+    definition_hash: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    approved_by: Mapped[str] = mapped_column(String(USER_ID_LENGTH))
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime())

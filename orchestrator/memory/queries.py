@@ -20,12 +20,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.errors import ConversationNotFound
-from orchestrator.memory.models import Conversation, McpServer, Message, User, UTCDateTime
+from orchestrator.memory.models import ApprovedTool, Conversation, McpServer, Message, User, UTCDateTime
 from orchestrator.memory.types import (
     ConversationRecord,
     MessageRecord,
     NewMessage,
     ServerRegistration,
+    ToolApproval,
     ToolCallRecord,
     UserIdentity,
 )
@@ -71,6 +72,14 @@ _SERVER_COLUMNS = (
     McpServer.send_user_id,
     McpServer.use_service_token,
 )
+_TOOL_APPROVAL_COLUMNS = (
+    ApprovedTool.server_id,
+    ApprovedTool.tool,
+    ApprovedTool.definition_hash,
+    ApprovedTool.definition,
+    ApprovedTool.approved_by,
+    ApprovedTool.approved_at,
+)
 
 # Parameter names differ from column names: SQLAlchemy reserves those for the SET clause of an UPDATE.
 _OWNED_CONVERSATION = and_(Conversation.id == bindparam("conversation"), Conversation.user_id == bindparam("owner"))
@@ -98,6 +107,25 @@ _ADD_USER = {
 _ADD_SERVER = {
     "postgresql": postgresql.insert(McpServer).on_conflict_do_nothing(index_elements=[McpServer.id]),
     "sqlite": sqlite.insert(McpServer).on_conflict_do_nothing(index_elements=[McpServer.id]),
+}
+_TOOL_KEY = [ApprovedTool.server_id, ApprovedTool.tool]
+_ADD_TOOL_APPROVAL = {
+    "postgresql": postgresql.insert(ApprovedTool).on_conflict_do_nothing(index_elements=_TOOL_KEY),
+    "sqlite": sqlite.insert(ApprovedTool).on_conflict_do_nothing(index_elements=_TOOL_KEY),
+}
+
+
+def _replace_tool_approval(dialect_insert: Any) -> Any:
+    statement = dialect_insert(ApprovedTool)
+    replaced = ("definition_hash", "definition", "approved_by", "approved_at")
+    return statement.on_conflict_do_update(
+        index_elements=_TOOL_KEY, set_={name: statement.excluded[name] for name in replaced}
+    )
+
+
+_SET_TOOL_APPROVAL = {
+    "postgresql": _replace_tool_approval(postgresql.insert),
+    "sqlite": _replace_tool_approval(sqlite.insert),
 }
 
 _INSERT_CONVERSATION = insert(Conversation)
@@ -193,6 +221,10 @@ _PG_APPEND_ONE_AND_NAME: Executable = _insert_at_reserved_seq(_PG_RESERVED_AND_N
 
 _LIST_SERVERS = select(*_SERVER_COLUMNS).order_by(McpServer.id)
 _DELETE_SERVER = delete(McpServer).where(McpServer.id == bindparam("server"))
+_LIST_TOOL_APPROVALS = select(*_TOOL_APPROVAL_COLUMNS).order_by(ApprovedTool.server_id, ApprovedTool.tool)
+_GET_TOOL_APPROVAL = select(*_TOOL_APPROVAL_COLUMNS).where(
+    ApprovedTool.server_id == bindparam("server"), ApprovedTool.tool == bindparam("tool_name")
+)
 _PING = text("SELECT 1")
 
 
@@ -389,6 +421,30 @@ def add_registration(connection: Connection, registration: ServerRegistration) -
 def remove_registration(connection: Connection, server_id: str) -> bool:
     """Whether it was there."""
     return connection.execute(_DELETE_SERVER, {"server": server_id}).rowcount > 0
+
+
+# --- approved MCP tool definitions ---------------------------------------------------------------------------------
+
+
+def list_tool_approvals(connection: Connection) -> list[ToolApproval]:
+    return [ToolApproval(*row) for row in connection.execute(_LIST_TOOL_APPROVALS)]
+
+
+def add_tool_approval(connection: Connection, approval: ToolApproval) -> ToolApproval:
+    """Two statements; run in a transaction. Returns the approval stored: ``approval``, or the one already there."""
+    connection.execute(_ADD_TOOL_APPROVAL[connection.dialect.name], _tool_approval_row(approval))
+    row = connection.execute(_GET_TOOL_APPROVAL, {"server": approval.server_id, "tool_name": approval.tool}).one()
+    return ToolApproval(*row)
+
+
+def set_tool_approval(connection: Connection, approval: ToolApproval) -> None:
+    connection.execute(_SET_TOOL_APPROVAL[connection.dialect.name], _tool_approval_row(approval))
+
+
+def _tool_approval_row(approval: ToolApproval) -> dict[str, Any]:
+    row = dataclasses.asdict(approval)
+    row["definition"] = dict(approval.definition)
+    return row
 
 
 # --- health --------------------------------------------------------------------------------------------------------

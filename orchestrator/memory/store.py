@@ -1,4 +1,4 @@
-"""``SqlStore``: conversations, messages and server registrations in SQLite or PostgreSQL.
+"""``SqlStore``: conversations, messages, server registrations and approved tools in SQLite or PostgreSQL.
 
 The SQL lives in ``memory.queries`` as sync functions over a ``Connection``; this class gives them their async
 interface and decides how each runs on the ``Database``: a lone statement in autocommit mode (one round trip, no
@@ -21,6 +21,7 @@ from orchestrator.memory.types import (
     MessageRecord,
     NewMessage,
     ServerRegistration,
+    ToolApproval,
     UserIdentity,
 )
 
@@ -32,7 +33,7 @@ def utc_now() -> datetime:
 
 
 class SqlStore:
-    """Implements ``ConversationStore``, ``ServerRegistrationStore`` and ``HealthCheck`` on one ``Database``.
+    """Implements ``ConversationStore``, ``ServerRegistrationStore``, ``ToolApprovalStore`` and ``HealthCheck``.
 
     Args:
         database: from ``orchestrator.memory.db.open_database``, on a database migrated to head; the caller
@@ -168,6 +169,24 @@ class SqlStore:
         """Raises: ServerNotFound."""
         if not await self._database.run(lambda connection: queries.remove_registration(connection, server_id)):
             raise ServerNotFound(server_id)
+
+    # --- approved MCP tool definitions -----------------------------------------------------------------------------
+
+    async def list_tool_approvals(self) -> list[ToolApproval]:
+        return await self._database.run(queries.list_tool_approvals)
+
+    async def add_tool_approval(self, approval: ToolApproval) -> ToolApproval:
+        """Store ``approval`` unless its tool has one already; returns the one stored (an existing one wins).
+
+        Replicas trusting a tool on first use at the same time thus agree on one definition.
+        """
+        return await self._database.run_in_transaction(
+            lambda connection: queries.add_tool_approval(connection, approval)
+        )
+
+    async def set_tool_approval(self, approval: ToolApproval) -> None:
+        """Store ``approval``, replacing its tool's previous one (one statement)."""
+        await self._database.run(lambda connection: queries.set_tool_approval(connection, approval))
 
     # --- health --------------------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Role = Literal["user", "assistant", "tool"]
 MessageStatus = Literal["complete", "incomplete", "error"]
@@ -89,6 +89,18 @@ class ServerRegistration:
     use_service_token: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ToolApproval:
+    """A tool definition an admin approved (or that was trusted on first use), pinned by its hash."""
+
+    server_id: str
+    tool: str  # the server's own tool name
+    definition_hash: str  # SHA-256 of the canonical JSON of ``definition``
+    definition: Mapping[str, Any]  # name, description, input_schema, annotations, as the server sent them
+    approved_by: str  # a user id, or "first-use"
+    approved_at: datetime
+
+
 class ConversationStore(Protocol):
     """Durable conversations. Every read and write is scoped to one user.
 
@@ -159,6 +171,18 @@ class ServerRegistrationStore(Protocol):
 
     async def remove_registration(self, server_id: str) -> None:
         """Raises: ServerNotFound."""
+        ...
+
+
+class ToolApprovalStore(Protocol):
+    async def list_tool_approvals(self) -> list[ToolApproval]: ...
+
+    async def add_tool_approval(self, approval: ToolApproval) -> ToolApproval:
+        """Store ``approval`` unless its tool has one already; returns the one stored (an existing one wins)."""
+        ...
+
+    async def set_tool_approval(self, approval: ToolApproval) -> None:
+        """Store ``approval``, replacing its tool's previous one."""
         ...
 
 

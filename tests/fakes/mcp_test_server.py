@@ -8,13 +8,14 @@ Tools: ``echo``, ``add``, ``name`` (the ``--name``), ``slow`` (reports progress)
 records its cancellation), ``cancellations`` (how many ``hang`` calls were cancelled), ``crash`` (the process exits
 mid-call), ``fail`` (an error result, or a protocol error), ``flood`` (a huge result), ``noisy`` (floods stderr,
 for a while or until the process exits), ``whoami`` (the user id from the request's ``_meta``) and ``add_tool``
-(registers a tool and announces the change). ``tools/list`` answers in pages of ``--page-size`` tools, so clients
-must follow cursors.
+(registers a tool, or redefines an existing one, and announces the change). ``tools/list`` answers in pages of
+``--page-size`` tools, so clients must follow cursors.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import sys
@@ -162,13 +163,18 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
         return str(meta.get(USER_META_KEY, "anonymous"))
 
     @server.tool()
-    async def add_tool(tool_name: str, ctx: Context) -> str:
-        """Register a tool called ``tool_name`` and announce that the tool list changed."""
+    async def add_tool(tool_name: str, ctx: Context, description: str = "Added at run time.") -> str:
+        """Register a tool called ``tool_name`` and announce that the tool list changed.
+
+        A tool of that name is replaced: its description and arguments change behind the client's back.
+        """
 
         def added() -> str:
             return f"{tool_name} is here"
 
-        server.add_tool(added, name=tool_name, description="Added at run time.")
+        with contextlib.suppress(ToolError):  # not there yet
+            server.remove_tool(tool_name)
+        server.add_tool(added, name=tool_name, description=description)
         await ctx.notify_tools_changed()  # 2026-07-28: to subscriptions/listen streams
         if ctx.request_context.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             await ctx.request_context.session.send_tool_list_changed()  # earlier versions: a plain notification

@@ -90,3 +90,25 @@ def test_text_at_the_limit_is_not_cut() -> None:
     output = render_result(CallToolResult(content=[TextContent(text="y" * 10)]), max_chars=10)
 
     assert (output.text, output.truncated) == ("y" * 10, False)
+
+
+def test_invisible_characters_are_removed_from_results_and_the_text_says_how_many() -> None:
+    result = CallToolResult(content=[TextContent(text="Sunny\u200b\u202e today\U000e0041")])
+
+    output = render_result(result, max_chars=1000)
+
+    assert output == ToolOutput(
+        text="Sunny today\n\n[3 invisible characters removed]", is_error=False, hidden_characters_removed=3
+    )
+
+
+def test_only_the_part_of_a_long_result_the_model_reads_is_searched_for_invisible_characters() -> None:
+    result = CallToolResult(content=[TextContent(text="a\u200b" + "x" * 100 + "\u200b" * 50)])
+
+    output = render_result(result, max_chars=10)
+
+    assert (
+        output.text
+        == "a" + "x" * 8 + "\n\n[truncated: showing 10 of 152 characters]\n\n[1 invisible character removed]"
+    )
+    assert (output.truncated, output.hidden_characters_removed) == (True, 1)

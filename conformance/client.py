@@ -1,0 +1,209 @@
+"""The client the MCP conformance suite runs: our MCP layer, driven through one client scenario.
+
+The suite starts a scenario's server and runs ``python -m conformance.client <server-url>``, naming the scenario in
+``MCP_CONFORMANCE_SCENARIO`` and, for some scenarios, the calls to make in ``MCP_CONFORMANCE_CONTEXT``. This client
+connects with :class:`~orchestrator.mcp.connection.ServerConnection` configured as the orchestrator configures a
+streamable HTTP server, calls the tools the scenario expects, stops the connection and exits 0 when every step worked.
+The suite judges what it saw on the wire.
+
+The suite also names a protocol revision (``MCP_CONFORMANCE_PROTOCOL_VERSION``); the client does not pin it, because
+the orchestrator does not: the connection negotiates (``server/discover``, falling back to ``initialize``), and the
+scenario's server speaks only its own revision.
+
+It adds nothing our layer lacks: it supplies no answers to a server's elicitation or sampling requests, offers no roots
+and runs no OAuth flow, so the scenarios that need them fail, and ``conformance/expected-failures.yml`` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+from mcp_types import CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, ErrorData
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator.errors import ToolError
+from orchestrator.mcp.connection import ServerConnection
+from orchestrator.mcp.types import ServerConfig
+
+logger = logging.getLogger("conformance.client")
+
+SCENARIO_ENV: Final = "MCP_CONFORMANCE_SCENARIO"
+CONTEXT_ENV: Final = "MCP_CONFORMANCE_CONTEXT"
+
+SERVER_ID: Final = "conformance"
+CONNECT_TIMEOUT_SECONDS: Final = 10.0
+TOOL_TIMEOUT_SECONDS: Final = 10.0
+SETTLE_TIMEOUT_SECONDS: Final = CONNECT_TIMEOUT_SECONDS + 2.0
+"""Each bound stays well under the suite's per-scenario timeout, so the client can still say what it was waiting for."""
+
+
+class ScenarioFailed(Exception):
+    """Some step of the scenario did not work; ``problems`` says which, one line each."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    tool: str
+    arguments: Mapping[str, Any] = field(default_factory=dict[str, Any])
+
+
+class ContextToolCall(BaseModel):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict[str, Any])
+
+
+class ScenarioContext(BaseModel):
+    """The parts of ``MCP_CONFORMANCE_CONTEXT`` this client uses; scenarios put other data there too."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tool_calls: list[ContextToolCall] | None = Field(default=None, alias="toolCalls")
+
+
+_FIXED_CALLS: Final[Mapping[str, tuple[ToolCall, ...]]] = {
+    "tools_call": (ToolCall("add_numbers", {"a": 5, "b": 3}),),
+    "sse-retry": (ToolCall("test_reconnection"),),
+    "elicitation-sep1034-client-defaults": (ToolCall("test_client_elicitation_defaults"),),
+    # The unrelated call sits between the two input-required flows, whose state it must not carry.
+    "sep-2322-client-request-state": (
+        ToolCall("test_mrtr_echo_state"),
+        ToolCall("test_mrtr_unrelated"),
+        ToolCall("test_mrtr_no_state"),
+        ToolCall("test_mrtr_no_result_type"),
+    ),
+    "http-standard-headers": (ToolCall("test_headers"), ToolCall("my-hyphenated-tool")),
+}
+"""The tool calls each scenario's server waits for; scenarios not named here only connect and list tools."""
+
+
+def planned_calls(scenario: str, context: ScenarioContext, connection: ServerConnection) -> list[ToolCall]:
+    """The tool calls to make once connected.
+
+    The suite's context names them for some scenarios (``toolCalls``). The scenario about tools with malformed
+    ``x-mcp-header`` annotations wants every tool our layer kept after listing called: the valid one must be, the
+    malformed ones must not. The schema preservation scenario wants one tool's input schema, as our layer holds it,
+    sent back through an echo tool.
+    """
+    if context.tool_calls is not None:
+        return [ToolCall(call.name, call.arguments) for call in context.tool_calls]
+    if scenario == "http-invalid-tool-headers":
+        return [ToolCall(spec.tool) for spec in connection.tools]
+    if scenario == "json-schema-2020-12-preservation":
+        focal = next((spec for spec in connection.tools if spec.tool == "json_schema_2020_12_tool"), None)
+        if focal is None:
+            raise ScenarioFailed(["the server's json_schema_2020_12_tool is not among the listed tools"])
+        return [ToolCall("json_schema_echo", {"schema": dict(focal.input_schema)})]
+    return list(_FIXED_CALLS.get(scenario, ()))
+
+
+async def run_scenario(url: str, scenario: str, context: ScenarioContext) -> None:
+    """Connect to ``url`` through our layer, make the scenario's calls, and stop.
+
+    Every planned call is made even after one fails, so the suite sees as much as our layer can do.
+
+    Raises:
+        ScenarioFailed: the connection did not become healthy, or some call failed or answered with an error.
+    """
+    config = ServerConfig(
+        id=SERVER_ID,
+        transport="streamable-http",
+        url=url,
+        connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
+        tool_timeout_seconds=TOOL_TIMEOUT_SECONDS,
+        source="runtime",
+    )
+    connection = ServerConnection(config)
+    problems: list[str] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(connection.run)
+        try:
+            problems = await _drive(connection, scenario, context)
+        finally:
+            connection.stop()
+    if problems:
+        raise ScenarioFailed(problems)
+
+
+async def _drive(connection: ServerConnection, scenario: str, context: ScenarioContext) -> list[str]:
+    """The scenario's steps on a running connection; returns what went wrong (raising would end the task group)."""
+    with anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
+        await connection.wait_settled()
+    if connection.status != "healthy":
+        return [f"did not connect: {connection.last_error or connection.status}"]
+    logger.info("connected; tools: %s", ", ".join(spec.tool for spec in connection.tools) or "none")
+    try:
+        calls = planned_calls(scenario, context, connection)
+    except ScenarioFailed as exc:
+        return exc.problems
+    problems: list[str] = []
+    for call in calls:
+        problem = await _call(connection, call)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+class _AcceptingUser:
+    """Stands in for the user the loop would ask: accepts forms as they come (the layer fills schema defaults in)
+    and declines sampling, as the suite's reference client does."""
+
+    async def elicit(self, server_id: str, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content={})
+
+    async def sample(self, server_id: str, params: CreateMessageRequestParams) -> CreateMessageResult | ErrorData:
+        return ErrorData(code=-1, message="this client does not sample")
+
+
+async def _call(connection: ServerConnection, call: ToolCall) -> str | None:
+    try:
+        result = await connection.call_tool(call.tool, call.arguments, user_id="conformance", requests=_AcceptingUser())
+    except ToolError as exc:
+        return str(exc)
+    text = " ".join(block.text for block in result.content if block.type == "text")
+    logger.info("%s answered%s: %s", call.tool, " with an error" if result.is_error else "", text[:500])
+    return f"tool {call.tool!r} answered with an error: {text[:500]}" if result.is_error else None
+
+
+def _context() -> ScenarioContext:
+    raw = os.environ.get(CONTEXT_ENV)
+    if not raw:
+        return ScenarioContext()
+    try:
+        return ScenarioContext.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ScenarioFailed([f"{CONTEXT_ENV} is not what this client understands: {exc}"]) from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the scenario the suite names against the server URL given last; returns the exit status.
+
+    0: every step worked. 1: a step failed (said on stderr). 2: called without a URL or a scenario.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    scenario = os.environ.get(SCENARIO_ENV)
+    if not args or not scenario:
+        print(f"usage: {SCENARIO_ENV}=<scenario> python -m conformance.client <server-url>", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logger.info("scenario %s against %s", scenario, args[-1])
+    try:
+        anyio.run(run_scenario, args[-1], scenario, _context())
+    except ScenarioFailed as exc:
+        for problem in exc.problems:
+            print(f"conformance client: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

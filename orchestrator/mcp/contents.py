@@ -1,0 +1,54 @@
+"""Resource contents and prompt messages as text, for people (the API) and for the model (attachments)."""
+
+from __future__ import annotations
+
+from mcp_types import (
+    AudioContent,
+    BlobResourceContents,
+    ContentBlock,
+    EmbeddedResource,
+    GetPromptResult,
+    ImageContent,
+    ReadResourceResult,
+    ResourceLink,
+    TextContent,
+    TextResourceContents,
+)
+
+from orchestrator.mcp.results import truncate
+
+
+def resource_text(result: ReadResourceResult, *, max_chars: int) -> str:
+    """The text parts of a resource, joined; binary parts are described, not inlined."""
+    text = "\n".join(_contents_text(contents) for contents in result.contents)
+    return truncate(text, max_chars)[0]
+
+
+def attachment_block(server_id: str, uri: str, result: ReadResourceResult, *, max_chars: int) -> str:
+    """A resource attached to a user's message, delimited so the model can tell it from what the user wrote."""
+    text = resource_text(result, max_chars=max_chars)
+    return f'<attached-resource server="{server_id}" uri="{uri}">\n{text}\n</attached-resource>'
+
+
+def prompt_messages(result: GetPromptResult) -> list[tuple[str, str]]:
+    """``(role, text)`` for each message of a rendered prompt."""
+    return [(message.role, _block_text(message.content)) for message in result.messages]
+
+
+def _contents_text(contents: TextResourceContents | BlobResourceContents) -> str:
+    if isinstance(contents, TextResourceContents):
+        return contents.text
+    mime = f"{contents.mime_type}, " if contents.mime_type else ""
+    return f"[binary resource: {contents.uri}, {mime}{len(contents.blob) * 3 // 4} bytes]"
+
+
+def _block_text(block: ContentBlock) -> str:
+    match block:
+        case TextContent():
+            return block.text
+        case ImageContent() | AudioContent():
+            return f"[{block.type}: {block.mime_type}]"
+        case EmbeddedResource():
+            return _contents_text(block.resource)
+        case ResourceLink():
+            return f"[resource: {block.uri}]"
