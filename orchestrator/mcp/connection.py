@@ -143,6 +143,8 @@ class ServerConnection:
         on_change: called (synchronously) whenever the status, the error or the tools change.
         protocol_mode: the SDK's ``mode``: ``"auto"`` speaks the newest protocol a server offers, ``"legacy"``
             forces the ``initialize`` handshake.
+        auth: authenticates the HTTP requests to the server (an OAuth 2.1 client such as the SDK's
+            ``OAuthClientProvider``, for a protected server).
     """
 
     def __init__(
@@ -153,12 +155,14 @@ class ServerConnection:
         backoff_max: float = 30.0,
         on_change: Callable[[], None] | None = None,
         protocol_mode: ConnectMode = "auto",
+        auth: httpx2.Auth | None = None,
     ) -> None:
         self.config = config
         self._backoff = Backoff(backoff_initial, backoff_max)
         self._stable_after = backoff_max
         self._on_change = on_change
         self._mode = protocol_mode
+        self._auth = auth
         self._status: ServerStatus = "connecting" if config.enabled else "stopped"
         self._last_error: str | None = None
         self._connected_at: datetime | None = None
@@ -417,7 +421,9 @@ class ServerConnection:
         # One scope spans the client's whole life: a scope around the connect step alone would close before the
         # task groups the client opens inside it, which anyio forbids. Its deadline is lifted once connected.
         with anyio.CancelScope(deadline=anyio.current_time() + timeout) as connect_scope:
-            transport = open_transport(self.config, errlog=tail.errlog if tail else None, on_end=self._on_end(live))
+            transport = open_transport(
+                self.config, errlog=tail.errlog if tail else None, on_end=self._on_end(live), auth=self._auth
+            )
             client = Client(
                 transport,
                 mode=self._mode,

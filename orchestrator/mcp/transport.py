@@ -29,7 +29,9 @@ OnEnd = Callable[[Exception | None], None]
 """Called once the stream of messages from a server ends, with the reason when the transport gave one."""
 
 
-def open_transport(config: ServerConfig, *, errlog: TextIO | None, on_end: OnEnd) -> Transport:
+def open_transport(
+    config: ServerConfig, *, errlog: TextIO | None, on_end: OnEnd, auth: httpx2.Auth | None = None
+) -> Transport:
     """The transport for ``config``; ``on_end`` is called once the server's message stream has ended.
 
     A stdio ``command`` without a folder is looked up with our own scripts folder (the virtual environment's
@@ -40,11 +42,12 @@ def open_transport(config: ServerConfig, *, errlog: TextIO | None, on_end: OnEnd
         errlog: where a stdio server's stderr goes (see ``orchestrator.mcp.stderr``); required for stdio.
         on_end: called when the stream of messages from the server ends, for example when a stdio server exits
             (no reason) or sent a message that is too large (``MessageTooLarge``).
+        auth: authenticates HTTP requests to the server (an OAuth 2.1 client, for a protected server).
     """
-    return _watch_end(_transport(config, errlog), on_end)
+    return _watch_end(_transport(config, errlog, auth), on_end)
 
 
-def _transport(config: ServerConfig, errlog: TextIO | None) -> Transport:
+def _transport(config: ServerConfig, errlog: TextIO | None, auth: httpx2.Auth | None) -> Transport:
     if config.transport == "stdio":
         if errlog is None:
             raise ValueError("a stdio server needs somewhere to send its stderr")
@@ -65,18 +68,19 @@ def _transport(config: ServerConfig, errlog: TextIO | None) -> Transport:
             headers=dict(config.headers),
             timeout=config.connect_timeout_seconds,
             sse_read_timeout=read_timeout,
+            auth=auth,
         )
-    return _streamable_http(config.url, dict(config.headers), config.connect_timeout_seconds, read_timeout)
+    return _streamable_http(config.url, dict(config.headers), config.connect_timeout_seconds, read_timeout, auth)
 
 
 @asynccontextmanager
 async def _streamable_http(
-    url: str, headers: dict[str, str], connect_timeout: float, read_timeout: float
+    url: str, headers: dict[str, str], connect_timeout: float, read_timeout: float, auth: httpx2.Auth | None
 ) -> AsyncGenerator[TransportStreams]:
     # The SDK closes only HTTP clients it made itself; this one is ours, so it is closed here.
     timeout = httpx2.Timeout(connect_timeout, read=read_timeout)
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=timeout) as http_client,
+        httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth) as http_client,
         streamable_http_client(url, http_client=http_client) as streams,
     ):
         yield streams
