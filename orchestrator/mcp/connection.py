@@ -23,7 +23,7 @@ from mcp.client import Client
 from mcp.client.client import ConnectMode
 from mcp.client.session import ClientRequestContext, IncomingMessage, MessageHandlerFnT
 from mcp.client.subscriptions import ListenNotSupportedError, ResourceUpdated, Subscription, SubscriptionLost
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import (
     CONNECTION_CLOSED,
     INVALID_REQUEST,
@@ -72,6 +72,10 @@ from orchestrator.mcp.types import (
 
 logger = logging.getLogger(__name__)
 _Result = TypeVar("_Result")
+
+warnings.filterwarnings(
+    "ignore", message="resources/subscribe is removed as of 2026-07-28", category=MCPDeprecationWarning
+)
 
 _LIST_PAGE_LIMIT: Final = 100
 """Pages of ``tools/list`` we follow; a server whose cursor never ends cannot keep us listing."""
@@ -702,11 +706,9 @@ def with_schema_defaults(params: ElicitRequestFormParams, content: Mapping[str, 
 
 
 def _subscribe_before_2026(client: Client, uri: str) -> Awaitable[EmptyResult]:
-    """``resources/subscribe``: removed in 2026-07-28 (subscriptions ride the listen stream there), and how the
-    revisions before it subscribe; the SDK's deprecation warning is meant for 2026 code paths, not this one."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return client.subscribe_resource(uri)  # pyright: ignore[reportDeprecated]
+    """``resources/subscribe``: how the revisions before 2026-07-28 subscribe (2026 subscriptions ride the listen
+    stream instead); the SDK's warning about its removal is for 2026 code paths, and is silenced at import."""
+    return client.subscribe_resource(uri)  # pyright: ignore[reportDeprecated]
 
 
 def _change_kinds(client: Client) -> dict[str, bool]:
