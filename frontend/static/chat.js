@@ -2,8 +2,11 @@
 // Server data arrives in the #initial-state JSON block; everything after that goes through same-origin /api/.
 
 import { ApiError, api, apiJson } from './js/api.js';
-import { copyText } from './js/dom.js';
+import { copyText, h } from './js/dom.js';
+import { InteractionCard } from './js/interactions.js';
 import { AssistantView, reasonText, renderHistory, turnError, userMessage } from './js/messages.js';
+import { PromptPicker } from './js/prompts.js';
+import { Attachments, ResourcePicker, ResourceViewer, resourceRef } from './js/resources.js';
 import { Sidebar } from './js/sidebar.js';
 import { serverSentEvents } from './js/sse.js';
 
@@ -30,6 +33,12 @@ const els = {
   toastText: $('toast-text'),
   toastClose: $('toast-close'),
   newChat: $('new-chat'),
+  attachmentList: $('composer-attachments'),
+  attach: $('attach-resource'),
+  resourcePanel: $('resource-panel'),
+  promptButton: $('prompt-picker'),
+  promptPanel: $('prompt-panel'),
+  resourceDialog: $('resource-dialog'),
 };
 const defaultHint = els.hint.textContent;
 
@@ -139,6 +148,29 @@ els.form.addEventListener('submit', (event) => {
 });
 els.stop.addEventListener('click', () => stopTurn());
 
+// Resources attached to the next message, and the prompt picker that fills the text box.
+const attachments = new Attachments({ list: els.attachmentList, input: els.input, onChange: () => afterRender() });
+const resourcePicker = new ResourcePicker({
+  trigger: els.attach,
+  panel: els.resourcePanel,
+  attachments,
+  onDone: () => (COARSE_POINTER.matches ? els.attach : els.input).focus(),
+});
+const promptPicker = new PromptPicker({
+  trigger: els.promptButton,
+  panel: els.promptPanel,
+  onUse: (text) => {
+    // Added to what is already written, never over it.
+    const current = els.input.value.trimEnd();
+    els.input.value = current ? `${current}\n\n${text}` : text;
+    autosize();
+    updateComposer();
+    els.input.focus();
+    els.input.setSelectionRange(els.input.value.length, els.input.value.length);
+  },
+});
+const resourceViewer = new ResourceViewer(els.resourceDialog);
+
 // ---------------------------------------------------------------- navigation
 
 function conversationPath(id) {
@@ -170,6 +202,32 @@ function showConversation(conversation) {
   if (live) els.messages.append(live.element);
   updateComposer();
   state.following = true;
+  afterRender();
+  if (!live && messages.length) showWaitingQuestions(conversation.id);
+}
+
+/**
+ * Questions a server is waiting for in this conversation, when its reply runs elsewhere (another tab): without
+ * that reply's stream there is no tool card to put them under, nor an end to wait for, so they go at the bottom.
+ */
+async function showWaitingQuestions(conversationId) {
+  const ticket = state.loading;
+  let waiting;
+  try {
+    waiting = await apiJson(`/conversations/${encodeURIComponent(conversationId)}/interactions`);
+  } catch {
+    return; // only a convenience: the reply's own tab shows them
+  }
+  if (!waiting?.length || ticket !== state.loading || state.currentId !== conversationId) return;
+  if (state.turn?.conversationId === conversationId) return; // this tab's own reply shows them
+  const cards = waiting.map((request) => new InteractionCard({ ...request, conversationId }));
+  els.messages.append(
+    h(
+      'article',
+      { class: 'message assistant', 'aria-label': 'Assistant' },
+      h('div', { class: 'message-body' }, ...cards.map((card) => card.element)),
+    ),
+  );
   afterRender();
 }
 
@@ -303,7 +361,7 @@ async function send() {
   }
   els.input.value = '';
   autosize();
-  await runTurn(conversationId, text);
+  await runTurn(conversationId, text, attachments.take());
 }
 
 function handleEvent(turn, { event, data }) {
@@ -318,6 +376,7 @@ function handleEvent(turn, { event, data }) {
     case 'message_start':
       turn.started = true;
       refreshList(); // the first message names the conversation
+      if (turn.attached.length) showStoredUserMessage(turn, payload.user_message_id);
       break;
     case 'token':
       view.appendText(payload.text ?? '');
@@ -338,6 +397,15 @@ function handleEvent(turn, { event, data }) {
       view.card(payload.id)?.finish(payload);
       view.onRender();
       break;
+    case 'interaction_requested': {
+      const card = view.addInteraction(payload, turn.conversationId);
+      announce(`${payload.server_id} asks you something; answer it in the conversation.`);
+      if (card.element.isConnected) card.focus();
+      break;
+    }
+    case 'interaction_ended':
+      view.interaction(payload.id)?.end(payload.outcome);
+      break;
     case 'error':
       turn.lastError = payload.message;
       view.error(reasonText(payload.message, 'The reply failed.'));
@@ -351,7 +419,23 @@ function handleEvent(turn, { event, data }) {
   }
 }
 
-async function runTurn(conversationId, text) {
+/** The user's message as stored, with the attached resources the server appended: replaces the one shown. */
+async function showStoredUserMessage(turn, messageId) {
+  let conversation;
+  try {
+    conversation = await apiJson(`/conversations/${encodeURIComponent(turn.conversationId)}`);
+  } catch {
+    return; // the message as sent stays; a reload shows the stored one
+  }
+  const stored = conversation.messages?.find((message) => message.id === messageId);
+  if (!stored) return;
+  const replacement = userMessage(stored.content);
+  turn.userEl.replaceWith(replacement);
+  turn.userEl = replacement;
+  afterRender();
+}
+
+async function runTurn(conversationId, text, attached = []) {
   const view = new AssistantView({
     live: true,
     onRender: () => {
@@ -367,11 +451,14 @@ async function runTurn(conversationId, text) {
     stopping: false,
     stopTimer: 0,
     lastError: null,
+    attached, // resources sent with the message
+    userEl: null,
   };
   state.turn = turn;
   setTurnState('streaming');
   announce('The assistant is replying.');
-  const userEl = userMessage(text);
+  const userEl = userMessage(text, attached);
+  turn.userEl = userEl;
   els.messages.append(userEl, view.element);
   state.following = true;
   afterRender();
@@ -381,7 +468,7 @@ async function runTurn(conversationId, text) {
   try {
     response = await api(`/conversations/${encodeURIComponent(conversationId)}/messages`, {
       method: 'POST',
-      json: { content: text },
+      json: attached.length ? { content: text, attachments: attached.map(resourceRef) } : { content: text },
       accept: 'text/event-stream',
       signal: turn.controller.signal,
     });
@@ -397,6 +484,7 @@ async function runTurn(conversationId, text) {
       els.input.value = text;
       autosize();
     }
+    attachments.restore(attached);
     finishTurn(turn, 'The message was not answered.');
     return;
   }
@@ -452,6 +540,11 @@ async function stopTurn() {
 
 // ---------------------------------------------------------------- clicks and keys
 
+els.messages.addEventListener('click', (event) => {
+  const link = event.target.closest('button.resource-link');
+  if (link) resourceViewer.show(link.dataset.serverId, link.dataset.uri);
+});
+
 els.messages.addEventListener('click', async (event) => {
   const button = event.target.closest('button.copy-code');
   if (!button) return;
@@ -470,7 +563,10 @@ els.newChat.addEventListener('click', () => newChat());
 
 document.addEventListener('keydown', (event) => {
   if (event.key === 'Escape') {
-    if (sidebar.isOpen) {
+    if (resourcePicker.isOpen || promptPicker.isOpen) {
+      resourcePicker.close();
+      promptPicker.close();
+    } else if (sidebar.isOpen) {
       sidebar.close();
     } else if (state.turn && state.turn.conversationId === state.currentId) {
       event.preventDefault();

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeOAuthServer
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.orchestrator.api.conftest import stdio_test_server
+from tests.orchestrator.api.conftest import REPO_ROOT, stdio_test_server
 from tests.support.frontend_process import frontend_process
 from tests.support.nginx import running_nginx
 from tests.support.process import orchestrator_process
@@ -47,7 +48,8 @@ class Stack:
 async def stack(tmp_path_factory: pytest.TempPathFactory, openai_server: FakeOpenAIServer) -> AsyncGenerator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
     servers = root / "servers.json"
-    servers.write_text(json.dumps({"mcpServers": {"test": stdio_test_server()}}))
+    catalog = {"command": sys.executable, "args": ["-m", "tests.fakes.mcp_catalog_server"], "cwd": str(REPO_ROOT)}
+    servers.write_text(json.dumps({"mcpServers": {"test": stdio_test_server(), "catalog": catalog}}))
     jwt_secret = "e2e-jwt-secret-" + os.urandom(24).hex()
     orchestrator_env = {
         "ENVIRONMENT": "production",

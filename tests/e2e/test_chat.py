@@ -29,7 +29,7 @@ async def test_a_user_signs_in_chats_with_tools_stops_a_turn_reloads_and_signs_o
     # A turn with a tool call: the card shows server, tool and arguments, then the streamed, rendered reply.
     fake_openai.script(
         tool_calls([("test__slow", {"seconds": 0.6})]),
-        hang(0.4, text(MARKDOWN_REPLY, chunk_size=4), after_chunks=3),
+        hang(2.0, text(MARKDOWN_REPLY, chunk_size=4), after_chunks=3),
     )
     await send(page, "Save a note about groceries")
     card = page.locator(".tool-card").first

@@ -3,15 +3,46 @@
 // between two user messages), with exactly one `.message-body` inside.
 
 import { h, sentence } from './dom.js';
+import { InteractionCard } from './interactions.js';
 import { renderMarkdown } from './markdown.js';
 import { ToolCard } from './toolcards.js';
 
-export function userMessage(text) {
-  return h(
-    'article',
-    { class: 'message user', 'aria-label': 'You' },
-    h('div', { class: 'message-body', text }),
-  );
+// What the API appends to a message for each attached resource (orchestrator/mcp/contents.py, attachment_block).
+const ATTACHED_RESOURCE = /<attached-resource server="([^"]*)" uri="([^"]*)">\n?([\s\S]*?)\n?<\/attached-resource>/g;
+
+/** A stored user message: what the user wrote, and each attached resource as a collapsed block (all as text). */
+function userMessageBody(text) {
+  const body = h('div', { class: 'message-body' });
+  let last = 0;
+  for (const match of text.matchAll(ATTACHED_RESOURCE)) {
+    const [block, server, uri, contents] = match;
+    const before = text.slice(last, match.index);
+    if (before.trim()) body.append(before.trimEnd());
+    last = match.index + block.length;
+    body.append(
+      h(
+        'details',
+        { class: 'message-attachment' },
+        h('summary', { title: server ? `From the server ${server}` : undefined, text: `Attached: ${uri}` }),
+        h('pre', { class: 'message-attachment-text', text: contents }),
+      ),
+    );
+  }
+  const rest = last === 0 ? text : text.slice(last).trim();
+  if (rest) body.append(rest);
+  return body;
+}
+
+/**
+ * A user's message. `attaching` lists resources the server is still to read and append (a message being sent);
+ * stored messages carry them in their text already.
+ */
+export function userMessage(text, attaching = []) {
+  const body = userMessageBody(text);
+  for (const { uri } of attaching) {
+    body.append(h('p', { class: 'message-attachment-pending', text: `Attached: ${uri}` }));
+  }
+  return h('article', { class: 'message user', 'aria-label': 'You' }, body);
 }
 
 /** A standalone error notice (a request that failed before any reply started). */
@@ -38,6 +69,7 @@ export class AssistantView {
     this.segments = [];
     this.textSinceCard = ''; // the current model step's text, to compare with message_end's content
     this.cards = new Map();
+    this.interactions = new Map();
     this.errors = new Set();
     this.frame = 0;
     if (live) {
@@ -131,6 +163,28 @@ export class AssistantView {
     return this.cards.get(id);
   }
 
+  /** A server's question (`interaction_requested`), right under its tool call's card and earlier questions. */
+  addInteraction(request, conversationId) {
+    const interaction = new InteractionCard({ ...request, conversationId });
+    const siblings = [...this.interactions.values()].filter((other) => other.toolCallId === request.tool_call_id);
+    const anchor = siblings.at(-1)?.element ?? this.cards.get(request.tool_call_id)?.element;
+    if (anchor) {
+      anchor.after(interaction.element);
+    } else {
+      this.flush();
+      this.closeSegment();
+      this.dropTyping();
+      this.body.append(interaction.element);
+    }
+    this.interactions.set(request.id, interaction);
+    this.onRender();
+    return interaction;
+  }
+
+  interaction(id) {
+    return this.interactions.get(id);
+  }
+
   note(text) {
     this.notes.append(h('p', { class: 'message-note', text }));
     this.onRender();
@@ -155,6 +209,7 @@ export class AssistantView {
     this.flush();
     this.closeSegment();
     for (const card of this.cards.values()) card.interrupt('The call did not finish before the reply ended.');
+    for (const interaction of this.interactions.values()) interaction.abandon();
     if (status === 'error') this.error(reasonText(reason, 'The reply failed.'));
     else if (status === 'incomplete') {
       const why = reasonText(reason, 'Stopped.');

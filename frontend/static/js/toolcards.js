@@ -3,6 +3,7 @@
 
 import { formatDuration, h } from './dom.js';
 
+const RESOURCE_LINK = /\[resource: ([^\]\s]+)\]/g; // how a result names a resource it links to (mcp/results.py)
 const LONG_RESULT_LINES = 10;
 const LONG_RESULT_CHARS = 600;
 const TICK_MS = 100;
@@ -43,6 +44,33 @@ function prettyArguments(text) {
   }
 }
 
+/**
+ * A result's text, with each `[resource: <uri>]` link's URI as a button that opens the resource (chat.js listens
+ * for clicks on `button.resource-link`). Without a server to read from, the text stays as it is.
+ */
+function resultNodes(text, serverId) {
+  if (!serverId) return [text];
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(RESOURCE_LINK)) {
+    const uri = match[1];
+    const start = match.index + '[resource: '.length;
+    nodes.push(text.slice(last, start));
+    nodes.push(
+      h('button', {
+        type: 'button',
+        class: 'resource-link',
+        dataset: { serverId, uri },
+        title: 'Show this resource',
+        text: uri,
+      }),
+    );
+    last = start + uri.length;
+  }
+  nodes.push(text.slice(last));
+  return nodes.filter((node) => node !== '');
+}
+
 function formatNumber(value) {
   return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
@@ -56,6 +84,7 @@ export class ToolCard {
     const split = splitToolName(name ?? '');
     const server = serverId || split.server;
     const toolName = tool || split.tool;
+    this.serverId = server;
     this.startedAt = performance.now();
     this.nameEl = h('span', { class: 'tool-card-name', text: server ? `${server} · ${toolName}` : toolName });
     this.stateEl = h('span', { class: 'tool-card-state', text: 'Running' });
@@ -148,7 +177,7 @@ export class ToolCard {
 
   showResult(text, isError, truncated) {
     const lines = text.split('\n').length;
-    const pre = h('pre', { class: 'tool-card-result', text });
+    const pre = h('pre', { class: 'tool-card-result' }, resultNodes(text, this.serverId));
     const label = isError ? 'Error' : 'Result';
     const parts = [];
     if (lines > LONG_RESULT_LINES || text.length > LONG_RESULT_CHARS) {
