@@ -10,8 +10,12 @@ The suite also names a protocol revision (``MCP_CONFORMANCE_PROTOCOL_VERSION``);
 the orchestrator does not: the connection negotiates (``server/discover``, falling back to ``initialize``), and the
 scenario's server speaks only its own revision.
 
-It adds nothing our layer lacks: it supplies no answers to a server's elicitation or sampling requests, offers no roots
-and runs no OAuth flow, so the scenarios that need them fail, and ``conformance/expected-failures.yml`` says why.
+In the ``auth/*`` scenarios the connection authenticates with one of the MCP SDK's OAuth clients, as the orchestrator
+would for a protected server; ``conformance/oauth.py`` chooses it from the scenario and its context, and approves the
+authorization request in the user's stead.
+
+It adds nothing else our layer lacks: a scenario that needs more fails, and ``conformance/expected-failures.yml`` says
+why.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import anyio
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, ErrorData
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from conformance.oauth import AUTH_SCENARIO_PREFIX, AuthContext, MissingCredentials, oauth_for
 from orchestrator.errors import ToolError
 from orchestrator.mcp.connection import ServerConnection
 from orchestrator.mcp.types import ServerConfig
@@ -62,8 +67,9 @@ class ContextToolCall(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict[str, Any])
 
 
-class ScenarioContext(BaseModel):
-    """The parts of ``MCP_CONFORMANCE_CONTEXT`` this client uses; scenarios put other data there too."""
+class ScenarioContext(AuthContext):
+    """The parts of ``MCP_CONFORMANCE_CONTEXT`` this client uses (the auth scenarios' credentials among them);
+    scenarios put other data there too."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -92,7 +98,8 @@ def planned_calls(scenario: str, context: ScenarioContext, connection: ServerCon
     The suite's context names them for some scenarios (``toolCalls``). The scenario about tools with malformed
     ``x-mcp-header`` annotations wants every tool our layer kept after listing called: the valid one must be, the
     malformed ones must not. The schema preservation scenario wants one tool's input schema, as our layer holds it,
-    sent back through an echo tool.
+    sent back through an echo tool. The auth scenarios want every listed tool called: some servers ask for a wider
+    scope to call one than to list them, or move to another authorization server after the first authorized request.
     """
     if context.tool_calls is not None:
         return [ToolCall(call.name, call.arguments) for call in context.tool_calls]
@@ -103,6 +110,8 @@ def planned_calls(scenario: str, context: ScenarioContext, connection: ServerCon
         if focal is None:
             raise ScenarioFailed(["the server's json_schema_2020_12_tool is not among the listed tools"])
         return [ToolCall("json_schema_echo", {"schema": dict(focal.input_schema)})]
+    if scenario.startswith(AUTH_SCENARIO_PREFIX):
+        return [ToolCall(spec.tool) for spec in connection.tools]
     return list(_FIXED_CALLS.get(scenario, ()))
 
 
@@ -112,8 +121,13 @@ async def run_scenario(url: str, scenario: str, context: ScenarioContext) -> Non
     Every planned call is made even after one fails, so the suite sees as much as our layer can do.
 
     Raises:
-        ScenarioFailed: the connection did not become healthy, or some call failed or answered with an error.
+        ScenarioFailed: the context lacks the credentials the scenario's OAuth client needs, the connection did not
+            become healthy, or some call failed or answered with an error.
     """
+    try:
+        auth = oauth_for(scenario, url, context)
+    except MissingCredentials as exc:
+        raise ScenarioFailed([str(exc)]) from exc
     config = ServerConfig(
         id=SERVER_ID,
         transport="streamable-http",
@@ -122,7 +136,7 @@ async def run_scenario(url: str, scenario: str, context: ScenarioContext) -> Non
         tool_timeout_seconds=TOOL_TIMEOUT_SECONDS,
         source="runtime",
     )
-    connection = ServerConnection(config)
+    connection = ServerConnection(config, auth=auth)
     problems: list[str] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(connection.run)
