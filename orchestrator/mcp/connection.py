@@ -27,11 +27,14 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import (
     CONNECTION_CLOSED,
     INVALID_REQUEST,
+    URL_ELICITATION_REQUIRED,
     CallToolResult,
     CreateMessageRequestParams,
     CreateMessageResult,
+    ElicitationRequiredErrorData,
     ElicitRequestFormParams,
     ElicitRequestParams,
+    ElicitRequestURLParams,
     ElicitResult,
     EmptyResult,
     ErrorData,
@@ -315,7 +318,19 @@ class ServerConnection:
             in_flight = _InFlight(user_id, requests, scope, seconds)
             self._in_flight.add(in_flight)
             try:
-                return await client.call_tool(tool, dict(arguments), progress_callback=on_server_progress, meta=meta)
+                try:
+                    return await client.call_tool(
+                        tool, dict(arguments), progress_callback=on_server_progress, meta=meta
+                    )
+                except MCPError as exc:
+                    links = _required_links(exc)
+                    if not links or requests is None:
+                        raise
+                    await self._have_links_opened(tool, links, in_flight, requests)
+                    # The user went through the server's pages: the call may work now (asked once more only).
+                    return await client.call_tool(
+                        tool, dict(arguments), progress_callback=on_server_progress, meta=meta
+                    )
             except MCPError as exc:
                 if not _means_connection_lost(exc):
                     raise ToolCallFailed(self.id, tool, describe_failure(exc, self.config)) from exc
@@ -599,6 +614,19 @@ class ServerConnection:
         ]
         return ListRootsResult(roots=roots)
 
+    async def _have_links_opened(
+        self, tool: str, links: list[ElicitRequestURLParams], call: _InFlight, requests: ServerRequests
+    ) -> None:
+        """Show the links a server says must be opened before the call can work (error -32042, before 2026).
+
+        Raises:
+            ToolCallFailed: the user did not go through one of them.
+        """
+        for link in links:
+            answer = await self._while_waiting_for_the_user(call, lambda link=link: requests.elicit(self.id, link))
+            if answer.action != "accept":
+                raise ToolCallFailed(self.id, tool, f"the server needs {link.url} opened first, and the user did not")
+
     def _asking_call(self) -> _InFlight | None:
         """The tool call a server request belongs to.
 
@@ -692,6 +720,15 @@ class ServerConnection:
             self._on_change()
         except Exception:  # boundary: a faulty observer must not take the connection down
             logger.exception("on_change callback failed for MCP server %s", self.id)
+
+
+def _required_links(error: MCPError) -> list[ElicitRequestURLParams]:
+    if error.code != URL_ELICITATION_REQUIRED:
+        return []
+    try:
+        return ElicitationRequiredErrorData.model_validate(error.error.data).elicitations
+    except ValidationError:
+        return []
 
 
 def with_schema_defaults(params: ElicitRequestFormParams, content: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -545,3 +545,35 @@ async def test_a_link_the_server_asks_the_user_to_open_is_shown_and_its_outcome_
     [call] = finished_calls(events)
     assert "User completed the URL elicitation flow." in call["result"]
     assert f"URL: {link}" in call["result"]
+
+
+async def test_a_link_the_server_requires_before_a_call_is_shown_and_the_call_asked_again(
+    service: Service, fake_openai: FakeOpenAI
+) -> None:
+    """Error -32042 (URL elicitation required): the user sees the link, and the call is made once more after it."""
+    link = "https://example.com/connect"
+    arguments = {"url": link, "errorPath": True}
+    fake_openai.script(tool_calls([("everything__trigger-url-elicitation", arguments)]), text("Done."))
+
+    events = await turn_answering(service, "connect", {"action": "accept"})
+
+    asked = [e.data["details"] for e in events if e.event == "interaction_requested"]
+    [call] = finished_calls(events)
+    # First the link the error names; then the second call runs and asks for the tool's own link.
+    assert [question["mode"] for question in asked] == ["url", "url"]
+    assert asked[-1]["url"] == link
+    assert not call["is_error"]
+    assert "-32042" not in call["result"]
+
+
+async def test_a_required_link_the_user_declines_fails_the_call_without_asking_again(
+    service: Service, fake_openai: FakeOpenAI
+) -> None:
+    arguments = {"url": "https://example.com/connect", "errorPath": True}
+    fake_openai.script(tool_calls([("everything__trigger-url-elicitation", arguments)]), text("Done."))
+
+    events = await turn_answering(service, "connect", {"action": "decline"})
+
+    [call] = finished_calls(events)
+    assert call["is_error"]
+    assert "the user did not" in call["result"]
