@@ -14,17 +14,10 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frontend.errors import ConfigurationError
+from orchestrator.settings import MIN_SECRET_LENGTH, describe_error, looks_like_placeholder
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-
-MIN_SECRET_LENGTH = 32
-_PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "placeholder", "your-", "your_", "example", "xxxx")
-
-
-def _looks_like_placeholder(secret: str) -> bool:
-    lowered = secret.lower()
-    return len(secret) < MIN_SECRET_LENGTH or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
 
 
 def _http_url(value: str | None) -> str | None:
@@ -98,7 +91,7 @@ class FrontendSettings(BaseSettings):
             return secret
         if secret is None:
             raise ValueError("is required in production")
-        if _looks_like_placeholder(secret.get_secret_value()):
+        if looks_like_placeholder(secret.get_secret_value()):
             raise ValueError(f"looks like a placeholder; use at least {MIN_SECRET_LENGTH} random characters")
         return secret
 
@@ -142,15 +135,7 @@ def load_settings(**overrides: Any) -> FrontendSettings:
     try:
         return FrontendSettings(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError([_describe(error) for error in exc.errors()]) from None
-
-
-def _describe(error: Any) -> str:
-    location = [str(part) for part in error.get("loc", ()) if part != "__root__"]
-    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    if location:
-        return f"{location[0].upper()}: {message}"
-    return message
+        raise ConfigurationError([describe_error(error) for error in exc.errors()]) from None
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
-def _looks_like_placeholder(secret: str) -> bool:
+def looks_like_placeholder(secret: str) -> bool:
     lowered = secret.lower()
     return len(secret) < MIN_SECRET_LENGTH or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
 
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
             if name == "JWT_SECRET_KEY":
                 raise ValueError("is required in production")
             return secret
-        if _looks_like_placeholder(secret.get_secret_value()):
+        if looks_like_placeholder(secret.get_secret_value()):
             raise ValueError(f"looks like a placeholder; use at least {MIN_SECRET_LENGTH} random characters")
         return secret
 
@@ -151,10 +151,11 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError([_describe(error) for error in exc.errors()]) from None
+        raise ConfigurationError([describe_error(error) for error in exc.errors()]) from None
 
 
-def _describe(error: Any) -> str:
+def describe_error(error: Any) -> str:
+    """One pydantic validation error as ``NAME: message``, naming the environment variable."""
     location = [str(part) for part in error.get("loc", ()) if part != "__root__"]
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if location:

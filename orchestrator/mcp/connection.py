@@ -75,6 +75,7 @@ from orchestrator.mcp.types import (
 
 logger = logging.getLogger(__name__)
 _Result = TypeVar("_Result")
+_Answer = TypeVar("_Answer", ElicitResult, CreateMessageResult | ErrorData)
 
 warnings.filterwarnings(
     "ignore", message="resources/subscribe is removed as of 2026-07-28", category=MCPDeprecationWarning
@@ -588,12 +589,12 @@ class ServerConnection:
         self, context: ClientRequestContext, params: ElicitRequestParams
     ) -> ElicitResult | ErrorData:
         del context  # requests do not say which call they belong to; see _asking_call
-        call = self._asking_call()
-        if call is None or call.requests is None:
-            return ErrorData(code=INVALID_REQUEST, message=_UNATTRIBUTED)
-        requests = call.requests
-        result = await self._while_waiting_for_the_user(call, lambda: requests.elicit(self.id, params))
-        if result.action == "accept" and isinstance(params, ElicitRequestFormParams):
+        result = await self._ask_for_the_call(lambda requests: requests.elicit(self.id, params))
+        if (
+            isinstance(result, ElicitResult)
+            and result.action == "accept"
+            and isinstance(params, ElicitRequestFormParams)
+        ):
             return ElicitResult(action="accept", content=with_schema_defaults(params, result.content))
         return result
 
@@ -601,11 +602,15 @@ class ServerConnection:
         self, context: ClientRequestContext, params: CreateMessageRequestParams
     ) -> CreateMessageResult | ErrorData:
         del context  # requests do not say which call they belong to; see _asking_call
+        return await self._ask_for_the_call(lambda requests: requests.sample(self.id, params))
+
+    async def _ask_for_the_call(self, ask: Callable[[ServerRequests], Awaitable[_Answer]]) -> _Answer | ErrorData:
+        """Hand a server's request to the tool call it belongs to, or refuse it when that cannot be told."""
         call = self._asking_call()
         if call is None or call.requests is None:
             return ErrorData(code=INVALID_REQUEST, message=_UNATTRIBUTED)
         requests = call.requests
-        return await self._while_waiting_for_the_user(call, lambda: requests.sample(self.id, params))
+        return await self._while_waiting_for_the_user(call, lambda: ask(requests))
 
     async def _on_list_roots(self, context: ClientRequestContext) -> ListRootsResult | ErrorData:
         del context  # the same roots for every request

@@ -30,23 +30,33 @@ async def orchestrator_process(env: dict[str, str], cwd: Path) -> AsyncGenerator
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=5) as client:
-            with anyio.fail_after(START_TIMEOUT_SECONDS):
-                while True:
-                    if process.poll() is not None:
-                        raise RuntimeError(f"the orchestrator exited with {process.returncode} during start-up")
-                    try:
-                        if (await client.get("/health/startup")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await anyio.sleep(0.05)
+        await wait_until_answering(process, url + "/health/startup", "the orchestrator")
         yield process, url
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
+
+
+async def wait_until_answering(process: subprocess.Popen[bytes], url: str, what: str) -> None:
+    """Wait until ``url`` answers 200, failing at once if ``process`` exits and after ``START_TIMEOUT_SECONDS``."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        with anyio.fail_after(START_TIMEOUT_SECONDS):
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{what} exited with {process.returncode} during start-up")
+                try:
+                    if (await client.get(url)).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await anyio.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL after 20 seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
