@@ -11,7 +11,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator import __version__
-from orchestrator.api import catalog, conversations, health, interactions, me, servers, tool_approvals
+from orchestrator.api import (
+    authorizations,
+    catalog,
+    conversations,
+    health,
+    interactions,
+    me,
+    servers,
+    tool_approvals,
+)
 from orchestrator.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -22,6 +31,8 @@ from orchestrator.errors import (
     NotFound,
     OrchestratorError,
     PermissionDenied,
+    ServerAuthorizationFailed,
+    ServerAuthorizationRequired,
     ServerUnavailable,
     ToolError,
 )
@@ -39,6 +50,8 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
     (ConfigurationError, 422, "invalid_configuration"),
     (ModelNotConfigured, 503, "model_not_configured"),
     (ModelError, 502, "model_error"),
+    (ServerAuthorizationRequired, 403, "authorization_required"),
+    (ServerAuthorizationFailed, 502, "authorization_failed"),
     (ServerUnavailable, 503, "server_unavailable"),
     (ToolError, 502, "server_error"),
 ]
@@ -103,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(servers.router)
+    app.include_router(authorizations.router)
     app.include_router(catalog.router)
     app.include_router(interactions.router)
     app.include_router(tool_approvals.router)

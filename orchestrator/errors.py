@@ -196,3 +196,35 @@ class ServerRequestFailed(ToolError):
         self.what = what
         self.reason = reason
         super().__init__(f"{what} on MCP server {server_id!r} failed: {reason}")
+
+
+# --- authorization to protected MCP servers ------------------------------------------------------------------------
+
+
+class ServerAuthorizationRequired(ToolError):
+    """The server is protected (OAuth 2.1) and the user has not signed in to it, or its sign-in no longer works."""
+
+    def __init__(self, server_id: str, reason: str | None = None, *, scope: str | None = None) -> None:
+        self.server_id = server_id
+        self.reason = reason
+        self.scope = scope  # what the server asked for more of, when it refused for want of scope
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"MCP server {server_id!r} needs you to sign in to it{detail}: connect it on the servers page, or ask "
+            "for something that uses it in a conversation"
+        )
+
+
+class ServerAuthorizationFailed(ToolError):
+    """Signing in to a protected MCP server did not work: discovery, registration, consent or the token request."""
+
+    def __init__(self, server_id: str, reason: str) -> None:
+        self.server_id = server_id
+        self.reason = reason
+        super().__init__(f"signing in to MCP server {server_id!r} failed: {reason}")
+
+
+class AuthorizationRequestNotFound(NotFound):
+    """No sign-in to an MCP server is waiting under this ``state`` for this user (unknown, expired or finished)."""
+
+    kind = "sign-in request"

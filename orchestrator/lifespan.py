@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from orchestrator.auth import Authenticator, KnownUsers
 from orchestrator.llm.openai_model import OpenAIChatModel
@@ -16,6 +17,13 @@ from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
 from orchestrator.loop.active import ActiveTurns
 from orchestrator.loop.runner import LoopLimits, TurnRunner
+from orchestrator.mcp.oauth.cipher import TokenCipher, development_key
+from orchestrator.mcp.oauth.flow import ClientIdentity
+from orchestrator.mcp.oauth.grants import GrantVault
+from orchestrator.mcp.oauth.inbox import CallbackInbox, LocalInbox, RedisInbox
+from orchestrator.mcp.oauth.locks import LocalLocks, RedisLocks, RefreshLocks
+from orchestrator.mcp.oauth.signins import SignIns
+from orchestrator.mcp.oauth.tokens import TokenRefresher
 from orchestrator.mcp.pinning import ToolApprovals
 from orchestrator.mcp.registry import McpRegistry
 from orchestrator.mcp.sources import configured_servers
@@ -37,9 +45,42 @@ class AppState:
     model: ChatModel
     runner: TurnRunner
     auth: Authenticator
+    redis: Redis | None = None
     turns: ActiveTurns = field(default_factory=ActiveTurns)
     known_users: KnownUsers = field(default_factory=KnownUsers)
     started_at: float = field(default_factory=time.monotonic)
+
+
+REDIS_TIMEOUT_SECONDS = 5.0
+CALLBACK_PATH = "/api/oauth/callback"
+CLIENT_METADATA_PATH = "/oauth/client-metadata.json"
+
+
+def token_cipher(settings: Settings) -> TokenCipher:
+    """``TOKEN_ENCRYPTION_KEY``, or in development a key made once in the data directory."""
+    if settings.token_encryption_key is not None:
+        return TokenCipher.from_setting(settings.token_encryption_key.get_secret_value())
+    return TokenCipher([development_key(settings.data_dir)])
+
+
+def client_identity(settings: Settings) -> ClientIdentity:
+    """The assistant as an OAuth client of protected MCP servers, under its public address."""
+    base = settings.resolved_public_url
+    # Authorization servers fetch a client ID metadata document themselves, so it must be on a public https URL.
+    metadata_url = f"{base}{CLIENT_METADATA_PATH}" if base.startswith("https://") else None
+    return ClientIdentity(redirect_uri=f"{base}{CALLBACK_PATH}", metadata_url=metadata_url)
+
+
+def open_sign_ins(settings: Settings, store: SqlStore, redis: Redis | None) -> tuple[SignIns, TokenRefresher]:
+    """Users' sign-ins to protected MCP servers: sealed grants, refreshes (one at a time across replicas with Redis)."""
+    locks: RefreshLocks = RedisLocks(redis) if redis is not None else LocalLocks()
+    inbox: CallbackInbox = RedisInbox(redis) if redis is not None else LocalInbox()
+    vault = GrantVault(store, token_cipher(settings))
+    refresher = TokenRefresher(vault, locks)
+    sign_ins = SignIns(
+        vault, refresher, inbox, client_identity(settings), timeout_seconds=settings.interaction_timeout_seconds
+    )
+    return sign_ins, refresher
 
 
 def build_model(settings: Settings) -> ChatModel:
@@ -69,10 +110,27 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         )
         stack.push_async_callback(database.dispose)
         store = SqlStore(database)
+        redis: Redis | None = None
+        if settings.redis_url:
+            redis = Redis.from_url(  # pyright: ignore[reportUnknownMemberType] - redis-py leaves **kwargs untyped
+                settings.redis_url,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+            stack.push_async_callback(redis.aclose)
         servers = configured_servers(settings, await store.list_registrations())
         approvals = ToolApprovals(store) if settings.mcp_tool_approval == "pin" else None
+        sign_ins, refresher = open_sign_ins(settings, store, redis)
+        await stack.enter_async_context(sign_ins)
         registry = await stack.enter_async_context(
-            McpRegistry(servers, tool_result_max_chars=settings.tool_result_max_chars, approvals=approvals)
+            McpRegistry(
+                servers,
+                tool_result_max_chars=settings.tool_result_max_chars,
+                approvals=approvals,
+                sign_ins=sign_ins,
+                refresher=refresher,
+                user_idle_seconds=settings.mcp_user_connection_idle_seconds,
+            )
         )
         model = build_model(settings)
         stack.push_async_callback(model.aclose)
@@ -98,7 +156,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 "listening on %s without JWT_SECRET_KEY: every client that can reach it acts as the local admin",
                 settings.host,
             )
-        state = AppState(settings, store, registry, model, runner, auth)
+        state = AppState(settings, store, registry, model, runner, auth, redis=redis)
         logger.info(
             "orchestrator ready: %d MCP server(s), model %s",
             len(servers),

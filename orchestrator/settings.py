@@ -16,6 +16,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 ToolApprovalPolicy = Literal["off", "pin"]
 
 MIN_SECRET_LENGTH = 32
+_REQUIRED_IN_PRODUCTION = frozenset({"JWT_SECRET_KEY", "TOKEN_ENCRYPTION_KEY"})
 _PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "placeholder", "your-", "your_", "example", "xxxx")
 
 
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("data")
+    # The address users reach (the frontend's PUBLIC_URL): MCP servers' sign-in pages send users back under it.
+    public_url: str | None = None
 
     # --- model ---
     openai_api_key: SecretStr | None = None
@@ -69,6 +72,10 @@ class Settings(BaseSettings):
     # "pin": a tool is trusted as first seen; when its server later changes its definition it is withheld from the
     # model until an admin approves the change (orchestrator/mcp/pinning.py). "off": definitions are not pinned.
     mcp_tool_approval: ToolApprovalPolicy = "pin"
+    # A user's own connection to an OAuth-protected server closes after this many idle seconds.
+    mcp_user_connection_idle_seconds: float = Field(default=900.0, ge=10, le=86_400)
+    # Encrypts the tokens users grant to OAuth-protected MCP servers; comma-separated to rotate (the first encrypts).
+    token_encryption_key: SecretStr | None = Field(default=None, validate_default=True)
 
     # --- auth ---
     jwt_secret_key: SecretStr | None = Field(default=None, validate_default=True)
@@ -104,6 +111,13 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return url or None
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return url.rstrip("/") if url else None
+
     @field_validator("mcp_config")
     @classmethod
     def _config_exists(cls, path: Path | None) -> Path | None:
@@ -111,17 +125,18 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {path}")
         return path
 
-    @field_validator("jwt_secret_key", "mcp_service_token")
+    @field_validator("jwt_secret_key", "mcp_service_token", "token_encryption_key")
     @classmethod
     def _production_needs_real_secrets(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if info.data.get("environment") != "production":
             return secret
         name = (info.field_name or "").upper()
         if secret is None:
-            if name == "JWT_SECRET_KEY":
+            if name in _REQUIRED_IN_PRODUCTION:
                 raise ValueError("is required in production")
             return secret
-        if looks_like_placeholder(secret.get_secret_value()):
+        values = secret.get_secret_value().split(",") if name == "TOKEN_ENCRYPTION_KEY" else [secret.get_secret_value()]
+        if any(looks_like_placeholder(value.strip()) for value in values):
             raise ValueError(f"looks like a placeholder; use at least {MIN_SECRET_LENGTH} random characters")
         return secret
 
@@ -140,6 +155,11 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return self.jwt_secret_key is not None
+
+    @property
+    def resolved_public_url(self) -> str:
+        """``PUBLIC_URL``, or in development the address ``make run`` serves the UI at."""
+        return self.public_url or "http://127.0.0.1:8000"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -152,7 +152,7 @@ async def post_message(
     """Add the user's message and run the assistant's reply."""
     if len(body.content) > state.settings.max_message_chars:
         raise InvalidInput(f"the message is longer than {state.settings.max_message_chars} characters")
-    content = await _with_attachments(state, body)
+    content = await _with_attachments(state, body, caller.user.id)
     # The turn is claimed for the whole request, and the user's message is stored before any reply starts, so
     # errors (unknown conversation, no model, a reply already running) are plain HTTP errors, not stream events.
     handle = state.turns.acquire(caller.user.id, conversation_id)
@@ -230,7 +230,7 @@ async def _json_reply(state: State, started: StartedTurn, scope: CancelScope) ->
     return Response(reply.model_dump_json(), media_type="application/json")
 
 
-async def _with_attachments(state: AppState, body: MessageCreate) -> str:
+async def _with_attachments(state: AppState, body: MessageCreate, user_id: str) -> str:
     """The message with each attached resource read now and appended, so the stored message says what was sent.
 
     Raises:
@@ -241,6 +241,6 @@ async def _with_attachments(state: AppState, body: MessageCreate) -> str:
     limit = state.settings.tool_result_max_chars
     blocks = [body.content]
     for attachment in body.attachments:
-        result = await state.registry.read_resource(attachment.server_id, attachment.uri)
+        result = await state.registry.read_resource(attachment.server_id, attachment.uri, user_id)
         blocks.append(attachment_block(attachment.server_id, attachment.uri, result, max_chars=limit))
     return "\n\n".join(blocks)

@@ -28,7 +28,10 @@ async def waiting_interactions(
 async def answer_interaction(
     state: State, caller: CurrentCaller, conversation_id: ConversationId, interaction_id: str, body: InteractionAnswer
 ) -> None:
-    """Answer a server's question: ``accept`` (with ``content`` for a form), ``decline`` or ``cancel``."""
+    """Answer a server's question: ``accept`` (with ``content`` for a form), ``decline`` or ``cancel``.
+
+    A sign-in (``authorization``) is only declined or cancelled here: it ends by itself once the user signed in.
+    """
     pending = next(
         (p for p in state.runner.interactions.waiting(caller.user.id, conversation_id) if p.id == interaction_id), None
     )
@@ -36,6 +39,10 @@ async def answer_interaction(
         problem = form_problem(pending.details.get("requested_schema"), body.content)
         if problem is not None:
             raise InvalidInput(problem)
+    if pending is not None and body.action == "accept" and pending.kind == "authorization":
+        raise InvalidInput(
+            "a sign-in ends by itself when the server's sign-in page sends you back; decline or cancel it"
+        )
     state.runner.interactions.answer(caller.user.id, conversation_id, interaction_id, Answer(body.action, body.content))
 
 

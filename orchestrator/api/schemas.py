@@ -139,6 +139,15 @@ class ServerOut(BaseModel):
     last_error: str | None
     connected_at: datetime | None
     url: str | None
+    sign_in_required: bool = False
+    """Each user signs in to this server (OAuth); ``status``, ``tool_count`` and ``last_error`` are the caller's."""
+    signed_in: bool | None = None
+
+
+class AuthorizationStarted(BaseModel):
+    server_id: str
+    authorization_url: str
+    """The server's sign-in page: open it in the browser; it comes back to ``/api/oauth/callback``."""
 
 
 class ToolOut(BaseModel):
@@ -267,7 +276,7 @@ class PromptRendered(BaseModel):
 
 class InteractionOut(BaseModel):
     id: str
-    kind: Literal["elicitation", "sampling"]
+    kind: Literal["elicitation", "sampling", "authorization"]
     details: dict[str, Any]
 
 

@@ -30,16 +30,20 @@ def _server_out(info: ServerInfo) -> ServerOut:
         last_error=info.last_error,
         connected_at=info.connected_at,
         url=info.url,
+        sign_in_required=info.sign_in_required,
+        signed_in=info.signed_in,
     )
 
 
 @router.get("/servers", responses=_errors)
-async def list_servers(state: State, _caller: CurrentCaller) -> list[ServerOut]:
-    return [_server_out(info) for info in state.registry.servers()]
+async def list_servers(state: State, caller: CurrentCaller) -> list[ServerOut]:
+    """Every server; those each user signs in to (``sign_in_required``) as the caller sees them."""
+    return [_server_out(info) for info in await state.registry.servers_for(caller.user.id)]
 
 
 @router.get("/tools", responses=_errors)
-async def list_tools(state: State, _caller: CurrentCaller) -> list[ToolOut]:
+async def list_tools(state: State, caller: CurrentCaller) -> list[ToolOut]:
+    """The tools the model is offered in the caller's conversations."""
     return [
         ToolOut(
             name=spec.name,
@@ -49,7 +53,7 @@ async def list_tools(state: State, _caller: CurrentCaller) -> list[ToolOut]:
             input_schema=dict(spec.input_schema),
             annotations=dict(spec.annotations) if spec.annotations is not None else None,
         )
-        for spec in state.registry.tools()
+        for spec in await state.registry.tools_for(caller.user.id)
     ]
 
 

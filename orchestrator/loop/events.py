@@ -77,7 +77,9 @@ class InteractionRequested:
     """A server asks the user something during a tool call (see ``orchestrator.loop.interactions``).
 
     ``details`` for ``elicitation``: ``mode`` (``form`` or ``url``), ``message``, and ``requested_schema`` (form) or
-    ``url`` (url). For ``sampling``: ``system_prompt``, ``messages`` (``role``, ``text``) and ``max_tokens``.
+    ``url`` (url). For ``sampling``: ``system_prompt``, ``messages`` (``role``, ``text``) and ``max_tokens``. For
+    ``authorization`` (a protected server's sign-in): ``mode`` (``authorization``), ``message`` and ``url``, the
+    sign-in page; it ends by itself once the user has signed in.
     """
 
     event: ClassVar[str] = "interaction_requested"
@@ -93,7 +95,7 @@ class InteractionRequested:
 class InteractionEnded:
     event: ClassVar[str] = "interaction_ended"
     id: str
-    outcome: str  # accept, decline, cancel, timeout or refused
+    outcome: str  # accept, decline, cancel, timeout, refused, or failed (a sign-in that did not work)
 
 
 TurnEvent = (

@@ -1,4 +1,5 @@
-"""Questions from MCP servers that wait for a user's answer: elicitation forms and links, and sampling approvals.
+"""Questions from MCP servers that wait for a user's answer: elicitation forms and links, sampling approvals, and
+sign-ins to protected servers.
 
 A running tool call's server asks; the turn shows the question in the conversation (an ``interaction_requested``
 event) and waits here, bounded by a timeout, until the user answers through the API.
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.errors import Conflict, NotFound
 
-InteractionKind = Literal["elicitation", "sampling"]
+InteractionKind = Literal["elicitation", "sampling", "authorization"]
 Action = Literal["accept", "decline", "cancel"]
 
 

@@ -165,7 +165,7 @@ class _Turn:
 
     async def _loop(self, messages: list[dict[str, Any]]) -> MessageEnd:
         while True:
-            specs = self.tools.tools()
+            specs = await self.tools.tools_for(self.user.id)
             step = await self._model_step(messages, tool_definitions(specs))
             if not step.tool_calls:
                 status: TurnStatus = "incomplete" if step.finish_reason == "length" else "complete"

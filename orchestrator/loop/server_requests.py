@@ -1,15 +1,15 @@
-"""Answering what a server asks during one tool call: elicitation (the user fills a form or opens a link) and
-sampling (our model writes a reply, once the user has seen the request and allowed it)."""
+"""Answering what a server asks during one tool call: elicitation (the user fills a form or opens a link),
+sampling (our model writes a reply, once the user has seen the request and allowed it), and a protected server's
+sign-in (the user signs in on its authorization server's page, then the call goes on)."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
+import anyio
 from mcp_types import (
     AudioContent,
     CreateMessageRequestParams,
@@ -23,10 +23,11 @@ from mcp_types import (
     TextContent,
 )
 
-from orchestrator.errors import ModelError
+from orchestrator.errors import ModelError, ServerAuthorizationFailed
 from orchestrator.llm.types import ChatModel, StepCompleted, TextDelta, Usage
 from orchestrator.loop.events import InteractionEnded, InteractionRequested, TurnEvent
 from orchestrator.loop.interactions import Answer, InteractionKind, PendingInteractions
+from orchestrator.mcp.links import safe_link
 from orchestrator.memory.types import UserIdentity
 
 
@@ -91,6 +92,45 @@ class TurnServerRequests:
             return ErrorData(code=USER_REJECTED, message="the user declined the sampling request")
         return await self._run_model(params.system_prompt, messages, max_tokens)
 
+    async def authorize(self, server_id: str, url: str, signed_in: Callable[[], Awaitable[None]]) -> bool:
+        """Show the server's sign-in page as a card in the conversation until ``signed_in`` returns or the user
+        gives up (``decline`` or ``cancel`` on the card) or the time is up."""
+        turn = self._turn
+        details = {
+            "mode": "authorization",
+            "message": f"Sign in to {server_id} to let the assistant use it for you. The page opens in a new tab.",
+            "url": url,
+        }
+        async with self._interactions.asking(turn.user.id, turn.conversation_id, "authorization", details) as pending:
+            await turn.emit(
+                InteractionRequested(pending.id, "authorization", server_id, self._tool_call_id, details, self._timeout)
+            )
+            ended: list[str] = []  # how it ended, first come
+            failure: list[ServerAuthorizationFailed] = []
+            async with anyio.create_task_group() as group:
+
+                async def until_signed_in() -> None:
+                    try:
+                        await signed_in()
+                        ended.append("accept")
+                    except ServerAuthorizationFailed as exc:
+                        ended.append("failed")
+                        failure.append(exc)
+                    group.cancel_scope.cancel()
+
+                async def until_answered() -> None:
+                    answer = await pending.wait(self._timeout)
+                    ended.append(answer.action if answer is not None else "timeout")
+                    group.cancel_scope.cancel()
+
+                group.start_soon(until_signed_in)
+                group.start_soon(until_answered)
+            outcome = ended[0] if ended else "timeout"
+            await turn.emit(InteractionEnded(pending.id, outcome))
+        if failure and outcome == "failed":
+            raise failure[0]
+        return outcome == "accept"
+
     async def _ask(self, kind: InteractionKind, server_id: str, details: Mapping[str, Any]) -> Answer | None:
         turn = self._turn
         async with self._interactions.asking(turn.user.id, turn.conversation_id, kind, details) as pending:
@@ -127,21 +167,6 @@ class TurnServerRequests:
             model=turn.model.model_name,
             stop_reason="endTurn",
         )
-
-
-def safe_link(url: str) -> bool:
-    """Whether a server may ask the user to open ``url``: https, or http on this machine only."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
 
 
 def _message_text(message: SamplingMessage) -> str:

@@ -15,7 +15,9 @@ VS Code's ``{"servers": {...}}`` spelling is accepted too. Per server:
   ``${VAR}`` expansion) ends in ``/sse``.
 * ours: ``timeout`` (tool-call seconds), ``connectTimeout`` (seconds), ``disabled``; and what the server is trusted
   with, both off by default: ``sendUserId`` (the caller's user id in each tool call's ``_meta``) and
-  ``useServiceToken`` (the orchestrator's service token as its bearer token).
+  ``useServiceToken`` (the orchestrator's service token as its bearer token). ``oauth`` (HTTP servers): ``true``,
+  or ``{"clientId", "clientSecret", "tokenEndpointAuthMethod", "scope"}`` for pre-registered credentials: each user
+  signs in to the server (a server answering 401 is treated so without it).
 * ignored: ``description``, ``alwaysAllow``, ``autoApprove`` (other clients' UI and approval hints; ignoring an
   auto-approve list only means more approvals here, never fewer).
 
@@ -42,10 +44,10 @@ from pydantic import ValidationError
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.mcp.redaction import public_url
-from orchestrator.mcp.types import SERVER_ID_PATTERN, ServerConfig, ServerSource, Transport
+from orchestrator.mcp.types import SERVER_ID_PATTERN, OAuthClientConfig, ServerConfig, ServerSource, Transport
 
 _STDIO_KEYS: Final = frozenset({"command", "args", "env", "cwd"})
-_HTTP_KEYS: Final = frozenset({"url", "headers"})
+_HTTP_KEYS: Final = frozenset({"url", "headers", "oauth"})
 _COMMON_KEYS: Final = frozenset(
     {"type", "transport", "timeout", "connectTimeout", "disabled", "sendUserId", "useServiceToken", "roots"}
 )
@@ -303,6 +305,41 @@ class _EntryReader:
                 values["url"] = url
         if "headers" in fields:
             values["headers"] = self._string_map(f"{where}.headers", fields["headers"])
+        if "oauth" in fields:
+            oauth = self._oauth(f"{where}.oauth", fields["oauth"])
+            if oauth is not None:
+                values["oauth"] = oauth
+
+    def _oauth(self, where: str, value: object) -> OAuthClientConfig | None:
+        """``oauth``: ``true`` (each user signs in; the assistant registers itself), or pre-registered credentials."""
+        if value is True:
+            return OAuthClientConfig()
+        if not isinstance(value, Mapping):
+            self._problem(
+                where, "must be true or an object with clientId, clientSecret, tokenEndpointAuthMethod, scope"
+            )
+            return None
+        fields = cast(Mapping[Any, Any], value)
+        known = {"clientId": "client_id", "clientSecret": "client_secret", "scope": "scope"}
+        values: dict[str, Any] = {}
+        for key, item in fields.items():
+            key = str(key)
+            if key in known:
+                text = self._string(f"{where}.{key}", item)
+                if text is not None:
+                    values[known[key]] = text
+            elif key == "tokenEndpointAuthMethod":
+                methods = ("client_secret_basic", "client_secret_post", "none")
+                if item in methods:
+                    values["token_endpoint_auth_method"] = item
+                else:
+                    self._problem(f"{where}.{key}", f"must be one of {', '.join(methods)}")
+            else:
+                self._problem(f"{where}.{key}", "unknown key (check the spelling)")
+        if "client_secret" in values and "client_id" not in values:
+            self._problem(where, "'clientSecret' needs a 'clientId'")
+            return None
+        return OAuthClientConfig(**values)
 
     def _read_behaviour(self, where: str, fields: Mapping[Any, Any], values: dict[str, Any]) -> None:
         for key, field, upper in (

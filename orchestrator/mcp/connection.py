@@ -54,11 +54,18 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from orchestrator.errors import ServerRequestFailed, ServerUnavailable, ToolCallFailed, ToolTimeout
+from orchestrator.errors import (
+    ServerAuthorizationRequired,
+    ServerRequestFailed,
+    ServerUnavailable,
+    ToolCallFailed,
+    ToolTimeout,
+)
 from orchestrator.mcp.backoff import Backoff
 from orchestrator.mcp.catalog import list_catalog
 from orchestrator.mcp.failures import EXPECTED_FAILURES, describe_failure, is_expected_failure
 from orchestrator.mcp.naming import expose_name
+from orchestrator.mcp.oauth.tokens import Challenge, ChallengeAware, ChallengeDetector
 from orchestrator.mcp.redaction import config_secrets, public_url
 from orchestrator.mcp.stderr import StderrTail, capture_stderr
 from orchestrator.mcp.transport import OnEnd, open_transport
@@ -170,7 +177,7 @@ class ServerConnection:
         self._stable_after = backoff_max
         self._on_change = on_change
         self._mode = protocol_mode
-        self._auth = auth
+        self._auth = auth if auth is not None else _detector_for(config)
         self._status: ServerStatus = "connecting" if config.enabled else "stopped"
         self._last_error: str | None = None
         self._connected_at: datetime | None = None
@@ -212,6 +219,16 @@ class ServerConnection:
         return self._tools
 
     @property
+    def challenge(self) -> Challenge | None:
+        """How the server last refused our credentials, when it did (it wants each user to sign in)."""
+        return self._auth.challenge if isinstance(self._auth, ChallengeAware) else None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a tool call is running on the connection."""
+        return bool(self._in_flight)
+
+    @property
     def catalog(self) -> Catalog:
         """The server's resources, resource templates and prompts while it is healthy, else none."""
         return self._catalog if self._status == "healthy" else Catalog()
@@ -244,6 +261,14 @@ class ServerConnection:
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
 
+    def require_sign_in(self) -> None:
+        """Mark the server as one each user signs in to: this connection (without anyone's sign-in) never runs."""
+        self._status = "auth_required"
+        self._last_error = None
+        self._settled.set()
+        self._stopped.set()
+        self._notify()
+
     def stop(self) -> None:
         """Ask :meth:`run` to close the connection and return; see :meth:`wait_stopped`."""
         self._stop_requested = True
@@ -261,6 +286,10 @@ class ServerConnection:
             with anyio.CancelScope() as self._scope:
                 while True:
                     healthy_for = await self._attempt()
+                    if self._status == "auth_required":
+                        # Retrying without a new sign-in would only be refused again; a sign-in makes a new
+                        # connection, so this one waits to be stopped.
+                        await anyio.sleep_forever()
                     if healthy_for >= self._stable_after:
                         self._backoff.reset()
                     await anyio.sleep(self._backoff.next_delay())
@@ -333,6 +362,11 @@ class ServerConnection:
                         tool, dict(arguments), progress_callback=on_server_progress, meta=meta
                     )
             except MCPError as exc:
+                challenge = self.challenge
+                if challenge is not None:
+                    # The server refused our credentials (or wants more scope): this connection is done for.
+                    self._lose(live, _Refused(challenge.reason))
+                    raise ServerAuthorizationRequired(self.id, challenge.reason, scope=challenge.scope) from exc
                 if not _means_connection_lost(exc):
                     raise ToolCallFailed(self.id, tool, describe_failure(exc, self.config)) from exc
                 self._lose(live, exc)
@@ -421,6 +455,8 @@ class ServerConnection:
     async def _attempt(self) -> float:
         """Connect once and serve until the connection ends; returns how long it was healthy, in seconds."""
         self._set_status("connecting")
+        if isinstance(self._auth, ChallengeAware):
+            self._auth.challenge = None
         live = self._live = _Live()
         tail: StderrTail | None = None
         try:
@@ -697,6 +733,15 @@ class ServerConnection:
         self._set_status("healthy", force_notify=True)
 
     def _record_failure(self, reason: BaseException, tail: StderrTail | None, *, was_healthy: bool) -> None:
+        challenge = self.challenge
+        if challenge is not None:
+            self._last_error = challenge.reason
+            self._connected_at = None
+            self._live = None
+            logger.info("MCP server %s: %s", self.id, challenge.reason)
+            self._settled.set()
+            self._set_status("auth_required", force_notify=True)
+            return
         previous = self._last_error
         # A server that fails to start usually says why on stderr; later its stderr is logs, maybe with user data.
         stderr_line = tail.last_line if tail is not None and not was_healthy else None
@@ -725,6 +770,17 @@ class ServerConnection:
             self._on_change()
         except Exception:  # boundary: a faulty observer must not take the connection down
             logger.exception("on_change callback failed for MCP server %s", self.id)
+
+
+class _Refused(Exception):
+    """The server refused the connection's credentials during a call."""
+
+
+def _detector_for(config: ServerConfig) -> httpx2.Auth | None:
+    """Notice a 401 from an HTTP server given no credentials of ours: it wants each user to sign in."""
+    if config.transport == "stdio" or any(name.lower() == "authorization" for name in config.headers):
+        return None
+    return ChallengeDetector()
 
 
 def _required_links(error: MCPError) -> list[ElicitRequestURLParams]:

@@ -8,16 +8,31 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, ErrorData
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 Transport = Literal["stdio", "streamable-http", "sse"]
-ServerStatus = Literal["connecting", "healthy", "unhealthy", "stopped"]
+ServerStatus = Literal["connecting", "healthy", "unhealthy", "stopped", "auth_required"]
 ServerSource = Literal["config", "discovery", "runtime"]
 
 USER_META_KEY = "mcp-assistant/user-id"
 """The ``_meta`` key that carries the calling user's id on every tool call."""
 
 SERVER_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,47}$"
+
+
+class OAuthClientConfig(BaseModel):
+    """A server that signs each user in with OAuth 2.1, and the assistant's credentials there if pre-registered.
+
+    Without ``client_id`` the assistant registers itself with the server's authorization server (dynamic client
+    registration, or its client ID metadata document where the authorization server accepts one).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: str | None = Field(default=None, min_length=1)
+    client_secret: SecretStr | None = None
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] | None = None
+    scope: str | None = None  # asked for besides the scopes the server names
 
 
 class ServerConfig(BaseModel):
@@ -44,6 +59,9 @@ class ServerConfig(BaseModel):
     send_user_id: bool = False  # the caller's user id in every tool call's _meta (USER_META_KEY)
     use_service_token: bool = False  # Authorization: Bearer $MCP_SERVICE_TOKEN, unless headers say otherwise
     roots: tuple[str, ...] = ()  # file:// URIs offered when the server asks for roots
+    # Each user signs in to the server (OAuth 2.1) and gets a connection of their own. A server that answers 401
+    # without this is treated the same way, with the client registered dynamically.
+    oauth: OAuthClientConfig | None = None
 
     @model_validator(mode="after")
     def _check_transport_fields(self) -> ServerConfig:
@@ -59,6 +77,8 @@ class ServerConfig(BaseModel):
                 raise ValueError("'url' must start with http:// or https://")
             if self.command:
                 raise ValueError(f"a {self.transport} server takes 'url', not 'command'")
+        if self.oauth is not None and self.transport == "stdio":
+            raise ValueError("'oauth' is for HTTP servers; a stdio server gets its credentials in 'env'")
         return self
 
 
@@ -127,6 +147,9 @@ class ServerInfo:
     last_error: str | None
     connected_at: datetime | None
     url: str | None = None
+    # Protected servers: each user signs in; status, tools and errors above are then the asking user's own.
+    sign_in_required: bool = False
+    signed_in: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +167,8 @@ ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class ServerRequests(Protocol):
-    """What a server may ask during one of its tool calls: the user (elicitation) or our model (sampling).
+    """What a server may ask during one of its tool calls: the user (elicitation) or our model (sampling); and
+    what a protected server needs first: the user's sign-in.
 
     The loop gives one to each tool call; it shows the request in the conversation and waits for the user.
     """
@@ -153,11 +177,27 @@ class ServerRequests(Protocol):
 
     async def sample(self, server_id: str, params: CreateMessageRequestParams) -> CreateMessageResult | ErrorData: ...
 
+    async def authorize(self, server_id: str, url: str, signed_in: Callable[[], Awaitable[None]]) -> bool:
+        """Show the user the server's sign-in page (``url``) and wait until ``signed_in`` returns.
+
+        Returns ``False`` when the user gave up or did not sign in in time.
+
+        Raises:
+            ServerAuthorizationFailed: ``signed_in`` raised it (the sign-in failed).
+        """
+        ...
+
 
 class ToolSource(Protocol):
     """Where the loop finds tools and runs them (the MCP registry is the real one)."""
 
-    def tools(self) -> list[ToolSpec]: ...
+    def tools(self) -> list[ToolSpec]:
+        """The tools every user is offered (those of servers that need no user's own sign-in)."""
+        ...
+
+    async def tools_for(self, user_id: str | None) -> list[ToolSpec]:
+        """The tools offered to ``user_id``: everyone's, plus those of the protected servers as this user sees them."""
+        ...
 
     async def call_tool(
         self,

@@ -147,3 +147,37 @@ class ApprovedTool(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
     approved_by: Mapped[str] = mapped_column(String(USER_ID_LENGTH))
     approved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OAuthGrant(Base):
+    """What a user granted the assistant on an OAuth-protected MCP server, per authorization server (issuer).
+
+    ``sealed`` holds the secrets (access token, refresh token, client secret), encrypted by the MCP layer; the other
+    columns are what refreshing and revoking need to know, and are not secret.
+    """
+
+    __tablename__ = "mcp_oauth_grants"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issuer: Mapped[str] = mapped_column(Text, primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scope: Mapped[str | None] = mapped_column(Text)
+    token_endpoint: Mapped[str] = mapped_column(Text)
+    revocation_endpoint: Mapped[str | None] = mapped_column(Text)
+    resource: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(Text)
+    token_endpoint_auth_method: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OAuthClient(Base):
+    """The assistant's client registration with an MCP server's authorization server, shared by every user."""
+
+    __tablename__ = "mcp_oauth_clients"
+
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    sealed: Mapped[str] = mapped_column(Text)  # the registration (client id, secret, metadata), encrypted
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

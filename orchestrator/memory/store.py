@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from orchestrator.errors import Conflict, ServerNotFound
-from orchestrator.memory import queries
+from orchestrator.memory import grants, queries
 from orchestrator.memory.db import Database
+from orchestrator.memory.grants import StoredClient, StoredGrant
 from orchestrator.memory.queries import DEFAULT_TITLE
 from orchestrator.memory.types import (
     ConversationRecord,
@@ -33,7 +34,8 @@ def utc_now() -> datetime:
 
 
 class SqlStore:
-    """Implements ``ConversationStore``, ``ServerRegistrationStore``, ``ToolApprovalStore`` and ``HealthCheck``.
+    """Implements ``ConversationStore``, ``ServerRegistrationStore``, ``ToolApprovalStore``, ``OAuthGrantStore`` and
+    ``HealthCheck``.
 
     Args:
         database: from ``orchestrator.memory.db.open_database``, on a database migrated to head; the caller
@@ -187,6 +189,28 @@ class SqlStore:
     async def set_tool_approval(self, approval: ToolApproval) -> None:
         """Store ``approval``, replacing its tool's previous one (one statement)."""
         await self._database.run(lambda connection: queries.set_tool_approval(connection, approval))
+
+    # --- users' grants to OAuth-protected MCP servers -------------------------------------------------------------
+
+    async def get_grant(self, user_id: str, server_id: str) -> StoredGrant | None:
+        return await self._database.run(lambda connection: grants.get_grant(connection, user_id, server_id))
+
+    async def put_grant(self, grant: StoredGrant) -> None:
+        await self._database.run(lambda connection: grants.put_grant(connection, grant))
+
+    async def delete_grants(self, user_id: str, server_id: str) -> list[StoredGrant]:
+        return await self._database.run_in_transaction(
+            lambda connection: grants.delete_grants(connection, user_id, server_id)
+        )
+
+    async def granted_servers(self, user_id: str) -> list[str]:
+        return await self._database.run(lambda connection: grants.granted_servers(connection, user_id))
+
+    async def get_client(self, server_id: str) -> StoredClient | None:
+        return await self._database.run(lambda connection: grants.get_client(connection, server_id))
+
+    async def put_client(self, client: StoredClient) -> None:
+        await self._database.run(lambda connection: grants.put_client(connection, client))
 
     # --- health --------------------------------------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ from mcp.client.client import ConnectMode
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, ErrorData
 
 from orchestrator.errors import ToolCallFailed
-from orchestrator.loop.server_requests import safe_link
 from orchestrator.mcp.connection import ServerConnection
+from orchestrator.mcp.links import safe_link
 from orchestrator.mcp.types import ServerConfig
 from tests.orchestrator.api.conftest import REPO_ROOT
 
