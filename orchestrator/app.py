@@ -8,10 +8,25 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import (  # pyright: ignore[reportMissingTypeStubs]
+    SQLAlchemyInstrumentor,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator import __version__
-from orchestrator.api import catalog, conversations, health, interactions, me, servers, tool_approvals
+from orchestrator.api import (
+    catalog,
+    conversations,
+    health,
+    interactions,
+    me,
+    monitoring,
+    servers,
+    tool_approvals,
+    usage,
+)
 from orchestrator.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -26,7 +41,10 @@ from orchestrator.errors import (
     ToolError,
 )
 from orchestrator.lifespan import lifespan
+from orchestrator.ratelimit import install_rate_limits
 from orchestrator.settings import Settings, get_settings
+from orchestrator.telemetry.http import HttpMetricsMiddleware
+from orchestrator.telemetry.tracing import setup_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -107,4 +125,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interactions.router)
     app.include_router(tool_approvals.router)
     app.include_router(conversations.router)
+    app.include_router(usage.router)
+    app.include_router(monitoring.router)
+    install_rate_limits(app, settings)
+    if settings.metrics_enabled:
+        # Added last, so outermost: requests refused by the rate limits are counted too.
+        app.add_middleware(HttpMetricsMiddleware, skip=lambda path: path == "/metrics")
+    else:
+        app.router.routes = [route for route in app.router.routes if getattr(route, "path", None) != "/metrics"]
+    if settings.otel_enabled:
+        _trace(app, settings)
     return app
+
+
+def _trace(app: FastAPI, settings: Settings) -> None:
+    """One trace per request: the request's span, and beneath it the turn, model, tool, database and Redis spans."""
+    setup_tracing(settings.otel_service_name, settings.otel_exporter_otlp_endpoint, environment=settings.environment)
+    # Database and Redis clients are instrumented process-wide, before the lifespan creates them.
+    for instrumentor in (SQLAlchemyInstrumentor(), RedisInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()  # pyright: ignore[reportUnknownMemberType] - untyped **kwargs
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/health/.*,/metrics")

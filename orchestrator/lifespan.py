@@ -8,14 +8,21 @@ from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from orchestrator.auth import Authenticator, KnownUsers
+from orchestrator.cluster.bus import LocalBus, MessageBus, RedisBus
+from orchestrator.cluster.redis import create_redis, describe_redis
+from orchestrator.cluster.servers import ServerSync
+from orchestrator.cluster.stops import TurnStops
 from orchestrator.llm.openai_model import OpenAIChatModel
 from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
 from orchestrator.loop.active import ActiveTurns
 from orchestrator.loop.runner import LoopLimits, TurnRunner
+from orchestrator.loop.usage import TokenMeter
 from orchestrator.mcp.pinning import ToolApprovals
 from orchestrator.mcp.registry import McpRegistry
 from orchestrator.mcp.sources import configured_servers
@@ -23,6 +30,10 @@ from orchestrator.memory.db import open_database, redact_url
 from orchestrator.memory.migrate import upgrade_database
 from orchestrator.memory.store import SqlStore
 from orchestrator.settings import Settings
+from orchestrator.telemetry.dbpool import watch_pool
+from orchestrator.telemetry.metrics import MCP_SERVER_UP
+from orchestrator.telemetry.model import TracedChatModel
+from orchestrator.telemetry.tools import ToolCallTelemetry
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +48,13 @@ class AppState:
     model: ChatModel
     runner: TurnRunner
     auth: Authenticator
-    turns: ActiveTurns = field(default_factory=ActiveTurns)
+    bus: MessageBus
+    server_sync: ServerSync
+    stops: TurnStops
+    meter: TokenMeter
+    turns: ActiveTurns
+    redis: Redis | None = None
+    """The shared Redis client (``REDIS_URL``), for anything that needs Redis; ``None`` without one."""
     known_users: KnownUsers = field(default_factory=KnownUsers)
     started_at: float = field(default_factory=time.monotonic)
 
@@ -64,18 +81,41 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
     logger.info("migrating database %s", redact_url(database_url))
     await upgrade_database(database_url)
     async with AsyncExitStack() as stack:
+        redis = _open_redis(settings)
+        if redis is not None:
+            stack.push_async_callback(redis.aclose)
+        bus = await stack.enter_async_context(
+            RedisBus(redis, settings.redis_key_prefix) if redis is not None else LocalBus()
+        )
         database = open_database(
             database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow
         )
         stack.push_async_callback(database.dispose)
+        watch_pool(database)
         store = SqlStore(database)
+        server_sync = ServerSync(bus, store, settings)
         servers = configured_servers(settings, await store.list_registrations())
         approvals = ToolApprovals(store) if settings.mcp_tool_approval == "pin" else None
+        gauges = _ServerGauges()
         registry = await stack.enter_async_context(
-            McpRegistry(servers, tool_result_max_chars=settings.tool_result_max_chars, approvals=approvals)
+            McpRegistry(
+                servers,
+                tool_result_max_chars=settings.tool_result_max_chars,
+                approvals=approvals,
+                on_change=gauges.update,
+                on_tools_changed=server_sync.tools_changed,
+                observer=ToolCallTelemetry(record_content=settings.otel_record_content),
+            )
         )
-        model = build_model(settings)
+        gauges.registry = registry
+        gauges.update()
+        server_sync.attach(registry)
+        background = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(background.cancel_scope.cancel)  # runs first on exit: the group then has nothing to wait for
+        await background.start(server_sync.run)
+        model = TracedChatModel(build_model(settings), record_content=settings.otel_record_content)
         stack.push_async_callback(model.aclose)
+        meter = TokenMeter(store, settings.daily_token_quota_for)
         runner = TurnRunner(
             model,
             registry,
@@ -88,6 +128,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 system_prompt=settings.system_prompt or None,
                 interaction_timeout_seconds=settings.interaction_timeout_seconds,
             ),
+            meter=meter,
         )
         auth = Authenticator(
             settings.jwt_secret_key.get_secret_value() if settings.jwt_secret_key else None,
@@ -98,7 +139,21 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 "listening on %s without JWT_SECRET_KEY: every client that can reach it acts as the local admin",
                 settings.host,
             )
-        state = AppState(settings, store, registry, model, runner, auth)
+        turns = ActiveTurns()
+        state = AppState(
+            settings,
+            store,
+            registry,
+            model,
+            runner,
+            auth,
+            bus=bus,
+            server_sync=server_sync,
+            stops=TurnStops(bus, turns),
+            meter=meter,
+            turns=turns,
+            redis=redis,
+        )
         logger.info(
             "orchestrator ready: %d MCP server(s), model %s",
             len(servers),
@@ -108,6 +163,34 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             yield state
         finally:
             state.turns.cancel_all()
+
+
+def _open_redis(settings: Settings) -> Redis | None:
+    if settings.redis_url is None:
+        logger.info("no REDIS_URL: rate limits and messages between replicas stay in this process")
+        return None
+    logger.info("Redis at %s", describe_redis(settings.redis_url))
+    return create_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+
+
+class _ServerGauges:
+    """Keeps ``mcp_server_up`` in step with the registry."""
+
+    def __init__(self) -> None:
+        self.registry: McpRegistry | None = None
+        self._known: set[str] = set()
+
+    def update(self) -> None:
+        if self.registry is None:
+            return
+        servers = self.registry.servers()
+        for info in servers:
+            MCP_SERVER_UP.labels(info.id).set(1 if info.status == "healthy" else 0)
+        current = {info.id for info in servers}
+        for gone in self._known - current:
+            MCP_SERVER_UP.labels(gone).set(0)
+            MCP_SERVER_UP.remove(gone)
+        self._known = current
 
 
 def lifespan(settings: Settings):

@@ -40,8 +40,11 @@ from orchestrator.loop.events import (
 from orchestrator.loop.history import build_history, tool_call_message
 from orchestrator.loop.interactions import PendingInteractions
 from orchestrator.loop.server_requests import TurnServerRequests
+from orchestrator.loop.usage import TokenMeter
 from orchestrator.mcp.types import ToolOutput, ToolSource, ToolSpec
 from orchestrator.memory.types import ConversationStore, MessageRecord, NewMessage, ToolCallRecord, UserIdentity
+from orchestrator.telemetry.metrics import TOKEN_QUOTA_EXCEEDED
+from orchestrator.telemetry.tracing import turn_span
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -73,12 +76,14 @@ class TurnRunner:
         store: ConversationStore,
         limits: LoopLimits,
         interactions: PendingInteractions | None = None,
+        meter: TokenMeter | None = None,
     ) -> None:
         self._model = model
         self._tools = tools
         self._store = store
         self._limits = limits
         self.interactions = interactions or PendingInteractions()
+        self._meter = meter
 
     async def start(self, user: UserIdentity, conversation_id: str, content: str) -> StartedTurn:
         """Store ``content`` as the user's message; the reply is produced by ``run``.
@@ -99,7 +104,9 @@ class TurnRunner:
 
     async def run(self, started: StartedTurn, emit: Emit) -> MessageEnd:
         """Run the loop to a reply for a started turn, emitting events as it goes, and return how it ended."""
-        return await _Turn(self._model, self._tools, self._store, self._limits, started, emit, self.interactions).run()
+        turn = _Turn(self._model, self._tools, self._store, self._limits, started, emit, self.interactions, self._meter)
+        with turn_span(started.conversation_id):
+            return await turn.run()
 
 
 @dataclass(slots=True)
@@ -124,8 +131,12 @@ class _Turn:
         started: StartedTurn,
         emit: Emit,
         interactions: PendingInteractions,
+        meter: TokenMeter | None = None,
     ) -> None:
         self.model = model
+        self.meter = meter
+        self.quota_left: int | None = None  # tokens the user may still spend, as of the turn's start
+        self.unrecorded = Usage()
         self.interactions = interactions
         self.tools = tools
         self.store = store
@@ -148,6 +159,8 @@ class _Turn:
         messages.extend(build_history([*history, user_message], max_chars=self.limits.history_max_chars))
         await self.emit(MessageStart(self.conversation_id, user_message.id, self.model.model_name))
         try:
+            if self.meter is not None:
+                self.quota_left = await self.meter.remaining_today(self.user.id)
             return await self._loop(messages)
         except ModelStreamInterrupted as exc:
             return await self._finish("".join(self.step_text), "incomplete", reason=exc.reason, code="stream_cut")
@@ -159,12 +172,22 @@ class _Turn:
                 reason = "stopped before the reply finished"
                 record: MessageRecord | None = None
                 with anyio.CancelScope(shield=True):
+                    await self._record_usage()
                     record = await self._store_reply("".join(self.step_text), "incomplete", reason)
                 self.started.end = self._end(record, "".join(self.step_text), "incomplete", reason)
             raise
 
     async def _loop(self, messages: list[dict[str, Any]]) -> MessageEnd:
         while True:
+            if self.quota_left is not None and self.prompt_tokens + self.completion_tokens >= self.quota_left:
+                TOKEN_QUOTA_EXCEEDED.inc()
+                quota = self.meter.quota(self.user.id) if self.meter is not None else None
+                return await self._finish(
+                    "",
+                    "incomplete",
+                    reason=f"you have used your daily token quota ({quota} tokens); it renews at 00:00 UTC",
+                    code="token_quota_exceeded",
+                )
             specs = self.tools.tools()
             step = await self._model_step(messages, tool_definitions(specs))
             if not step.tool_calls:
@@ -204,11 +227,27 @@ class _Turn:
         if completed is None:
             raise ModelStreamInterrupted("the model ended its reply without finishing it")
         self.count_usage(completed.usage)
+        await self._record_usage()
         return completed
 
     def count_usage(self, usage: Usage) -> None:
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
+        self.unrecorded = Usage(
+            self.unrecorded.prompt_tokens + usage.prompt_tokens,
+            self.unrecorded.completion_tokens + usage.completion_tokens,
+        )
+
+    async def _record_usage(self) -> None:
+        """Add the tokens counted since the last call to the user's accounts (model steps and sampling alike)."""
+        usage, self.unrecorded = self.unrecorded, Usage()
+        if self.meter is None or usage.total_tokens == 0:
+            return
+        await _shielded(
+            self.meter.record(
+                self.user.id, self.conversation_id, self.model.model_name, usage.prompt_tokens, usage.completion_tokens
+            )
+        )
 
     async def _run_tool_step(
         self, messages: list[dict[str, Any]], step: StepCompleted, by_name: Mapping[str, ToolSpec]
@@ -346,6 +385,7 @@ class _Turn:
     async def _finish(
         self, content: str, status: TurnStatus, *, reason: str | None, code: str | None = None
     ) -> MessageEnd:
+        await self._record_usage()
         record = await self._store_reply(content, status, reason)
         end = self.started.end = self._end(record, content, status, reason)
         if code is not None and reason is not None:
