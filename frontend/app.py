@@ -17,6 +17,7 @@ from frontend.security import add_security_headers
 from frontend.sessions import configure_sessions
 from frontend.settings import FrontendSettings, get_settings
 from frontend.state import FrontendState, install_state
+from frontend.telemetry import install_telemetry
 from frontend.views import api_proxy, auth, chat, health, servers
 from frontend.views.pages import error_page, login_redirect
 
@@ -46,6 +47,7 @@ def create_app(settings: FrontendSettings | None = None) -> Flask:
         app.register_blueprint(module.blueprint)
     # The proxy and nginx's token check apply the CSRF rule themselves (a header on state-changing API calls).
     csrf.exempt(api_proxy.blueprint)  # pyright: ignore[reportUnknownMemberType] - Flask-WTF is untyped
+    install_telemetry(app, settings)
     app.after_request(add_security_headers)
     app.context_processor(lambda: {"dev_banner": not settings.production})
     _register_error_pages(app)

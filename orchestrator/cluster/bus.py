@@ -225,8 +225,8 @@ class RedisBus(_Dispatcher):
 
     async def _receive(self, pubsub: PubSub) -> None:
         while True:
-            raw: object = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_SECONDS)
-            if not _is_object(raw):
+            raw = await _next_message(pubsub)
+            if raw is None:
                 continue
             channel = _text(raw.get("channel")).removeprefix(self._prefix)
             try:
@@ -244,6 +244,13 @@ class RedisBus(_Dispatcher):
             self.connected_event.set()
         elif self.connected_event.is_set():
             self.connected_event = anyio.Event()
+
+
+async def _next_message(pubsub: PubSub) -> dict[str, Any] | None:
+    raw: object = await pubsub.get_message(  # pyright: ignore[reportUnknownVariableType] - redis-py's union
+        ignore_subscribe_messages=True, timeout=_POLL_SECONDS
+    )
+    return raw if _is_object(raw) else None  # pyright: ignore[reportUnknownArgumentType]
 
 
 def _is_object(value: object) -> TypeGuard[dict[str, Any]]:
