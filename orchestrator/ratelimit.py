@@ -2,7 +2,7 @@
 
 Counters live in Redis (``REDIS_URL``), so every replica counts against the same limits; without Redis they live in
 the process. When Redis stops answering, slowapi logs it and counts in memory (per replica) instead of failing
-requests, and goes back to Redis by itself once it answers (it checks again after 1, 2, 4 ... 32 seconds).
+requests, and goes back to Redis by itself once it answers (it checks again after 2, 4, 8 ... 64 seconds).
 
 The client IP is the address of the direct peer, unless that peer is one of ``TRUSTED_PROXIES``: then it is the
 last address in ``X-Forwarded-For`` that is not a trusted proxy. A client writing its own ``X-Forwarded-For`` only
@@ -17,13 +17,13 @@ import math
 import time
 from collections.abc import Sequence
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
-from slowapi.middleware import SlowAPIASGIMiddleware
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.errors import AuthenticationFailed
 from orchestrator.settings import Settings
@@ -71,8 +71,58 @@ def rate_limit_key(request: Request, proxies: TrustedProxies) -> str:
     return "ip:" + proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
 
 
-def install_rate_limits(app: FastAPI, settings: Settings) -> Limiter:
-    """Limit every ``/api/`` route; call after the routers are included. Returns the limiter (``app.state.limiter``)."""
+class ApiLimiter(Limiter):
+    """slowapi's limiter, checked by :class:`RateLimitMiddleware` for every ``/api/`` request.
+
+    slowapi's own middleware finds each request's endpoint in ``app.routes`` to decide whether to limit it, and
+    FastAPI now includes routers lazily, so it finds none and limits nothing. The limits here are application-wide
+    (one budget for the whole API), so the endpoint does not matter: the check is slowapi's own, given the API.
+    """
+
+    def check(self, request: Request) -> None:
+        """Count the request against the caller's limits.
+
+        Raises:
+            RateLimitExceeded: a limit is spent.
+        """
+        self._check_request_limit(request, _api, in_middleware=True)
+
+
+def _api() -> None:
+    """Stands for the whole API where slowapi expects an endpoint (its name keys exemptions; none here)."""
+
+
+class RateLimitMiddleware:
+    """Answers 429 (with ``Retry-After``) to ``/api/`` requests over their limits.
+
+    With Redis the check runs on a worker thread: slowapi's storage is synchronous, and a Redis that stopped
+    answering would otherwise hold the event loop for up to ``REDIS_TIMEOUT_SECONDS``.
+    """
+
+    def __init__(self, app: ASGIApp, *, limiter: ApiLimiter, in_thread: bool) -> None:
+        self.app = app
+        self._limiter = limiter
+        self._in_thread = in_thread
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/") or not self._limiter.enabled:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            if self._in_thread:
+                await anyio.to_thread.run_sync(self._limiter.check, request)
+            else:
+                self._limiter.check(request)
+        except RateLimitExceeded as exc:
+            response = _rate_limited(self._limiter, request, exc)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def install_rate_limits(app: FastAPI, settings: Settings) -> ApiLimiter:
+    """Limit every ``/api/`` request (``app.state.limiter``); other paths (probes, ``/metrics``) are not limited."""
     proxies = TrustedProxies(settings.trusted_proxies)
     storage_options: dict[str, object] = {"key_prefix": f"{settings.redis_key_prefix}ratelimit"}
     if settings.redis_url:
@@ -84,7 +134,7 @@ def install_rate_limits(app: FastAPI, settings: Settings) -> Limiter:
     def key(request: Request) -> str:
         return rate_limit_key(request, proxies)
 
-    limiter = Limiter(
+    limiter = ApiLimiter(
         key_func=key,
         application_limits=[f"{settings.rate_limit_per_minute}/minute", f"{settings.rate_limit_per_hour}/hour"],
         storage_uri=settings.redis_url or "memory://",
@@ -92,18 +142,15 @@ def install_rate_limits(app: FastAPI, settings: Settings) -> Limiter:
         in_memory_fallback_enabled=True,
         swallow_errors=True,
         enabled=settings.rate_limit_enabled,
+        # A moving window: a fixed one would let a client spend two limits' worth around a window's edge.
+        strategy="moving-window",
     )
-    for route in app.routes:
-        if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
-            limiter.exempt(route.endpoint)  # pyright: ignore[reportUnknownMemberType] - untyped decorator
     app.state.limiter = limiter
-    app.add_exception_handler(RateLimitExceeded, _rate_limited)  # pyright: ignore[reportArgumentType]
-    app.add_middleware(SlowAPIASGIMiddleware)
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, in_thread=settings.redis_url is not None)
     return limiter
 
 
-async def _rate_limited(request: Request, exc: RateLimitExceeded) -> JSONResponse:
-    limiter: Limiter = request.app.state.limiter
+def _rate_limited(limiter: Limiter, request: Request, exc: RateLimitExceeded) -> JSONResponse:
     if exc.limit is None:
         return JSONResponse({"detail": "too many requests", "code": "rate_limited"}, status_code=429)
     item = exc.limit.limit

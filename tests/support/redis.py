@@ -24,13 +24,24 @@ def unique_prefix() -> str:
     return f"test:{uuid.uuid4().hex[:12]}:"
 
 
-async def delete_prefixed(url: str, prefix: str) -> None:
-    """Delete the keys a test made under ``prefix`` (the shared server is never flushed)."""
+async def keys_matching(url: str, pattern: str) -> list[bytes]:
     client = Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType] - untyped **kwargs
     try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-        if keys:
-            await client.delete(*keys)
+        scan = client.scan_iter(match=pattern, count=500)  # pyright: ignore[reportUnknownMemberType]
+        keys: list[bytes] = [key async for key in scan]  # pyright: ignore[reportUnknownVariableType]
+        return keys
+    finally:
+        await client.aclose()
+
+
+async def delete_prefixed(url: str, prefix: str) -> None:
+    """Delete the keys a test made under ``prefix`` (the shared server is never flushed)."""
+    keys = await keys_matching(url, f"{prefix}*")
+    if not keys:
+        return
+    client = Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType] - untyped **kwargs
+    try:
+        await client.delete(*keys)
     finally:
         await client.aclose()
 

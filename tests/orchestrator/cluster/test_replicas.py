@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
+from orchestrator.cluster.bus import RedisBus
 from tests.fakes.mcp_http import HttpTestServer, running_http_server
 from tests.fakes.openai_server import FakeOpenAI, hang, text
 from tests.orchestrator.api.conftest import JWT_SECRET, SettingsFactory, bearer
@@ -46,8 +47,8 @@ async def replicas(
         second = await stack.enter_async_context(running_service(settings))
         with anyio.fail_after(WAIT_SECONDS):
             for service in (first, second):
-                while not service.state.bus.connected:  # pyright: ignore[reportAttributeAccessIssue]
-                    await anyio.sleep(0.02)
+                assert isinstance(service.state.bus, RedisBus)
+                await service.state.bus.connected_event.wait()
         yield first, second
 
 
@@ -58,7 +59,9 @@ async def server_ids(service: Service) -> set[str]:
 
 async def wait_for_servers(service: Service, expected: set[str]) -> None:
     with anyio.fail_after(WAIT_SECONDS):
-        while await server_ids(service) != expected:
+        while True:
+            if await server_ids(service) == expected:
+                return
             await anyio.sleep(0.05)
 
 
