@@ -27,7 +27,7 @@ def unique_prefix() -> str:
 async def keys_matching(url: str, pattern: str) -> list[bytes]:
     client = Redis.from_url(url)  # pyright: ignore[reportUnknownMemberType] - untyped **kwargs
     try:
-        scan = client.scan_iter(match=pattern, count=500)  # pyright: ignore[reportUnknownMemberType]
+        scan = client.scan_iter(match=pattern, count=500)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         keys: list[bytes] = [key async for key in scan]  # pyright: ignore[reportUnknownVariableType]
         return keys
     finally:
