@@ -142,7 +142,8 @@ def _trace(app: FastAPI, settings: Settings) -> None:
     """One trace per request: the request's span, and beneath it the turn, model, tool, database and Redis spans."""
     setup_tracing(settings.otel_service_name, settings.otel_exporter_otlp_endpoint, environment=settings.environment)
     # Database and Redis clients are instrumented process-wide, before the lifespan creates them.
+    # The SQLAlchemy instrumentation declares support up to 2.0 only; it hooks engine events, which 2.1 keeps.
     for instrumentor in (SQLAlchemyInstrumentor(), RedisInstrumentor()):
         if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()  # pyright: ignore[reportUnknownMemberType] - untyped **kwargs
+            instrumentor.instrument(skip_dep_check=True)  # pyright: ignore[reportUnknownMemberType] - untyped
     FastAPIInstrumentor.instrument_app(app, excluded_urls="/health/.*,/metrics")

@@ -23,7 +23,10 @@ async def test_calls_of_one_day_add_up_per_conversation_and_model(
     report = await store.usage_report(user.id, today, today)
 
     assert (report.total.prompt_tokens, report.total.completion_tokens, report.total.requests) == (157, 18, 3)
-    assert [(row.key, row.total_tokens, row.requests) for row in report.by_model] == [("gpt-a", 165, 2), ("gpt-b", 10, 1)]
+    assert [(row.key, row.total_tokens, row.requests) for row in report.by_model] == [
+        ("gpt-a", 165, 2),
+        ("gpt-b", 10, 1),
+    ]
     assert [(row.key, row.total_tokens) for row in report.by_conversation] == [(first.id, 165), (second.id, 10)]
     assert [(row.key, row.total_tokens) for row in report.by_day] == [(today.isoformat(), 175)]
     assert report.by_user == []
