@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
+from pydantic import SecretStr
 
 from frontend.app import create_app
 from frontend.errors import ConfigurationError
@@ -50,7 +51,7 @@ def main() -> None:
     configure_logging(settings.log_level, json_lines=settings.production)
     if settings.frontend_secret_key is None:
         # Every worker must share one key (CSRF tokens are signed with it), so pick it here, before they fork.
-        settings = settings.model_copy(update={"frontend_secret_key": secrets.token_urlsafe(32)})
+        settings = settings.model_copy(update={"frontend_secret_key": SecretStr(secrets.token_urlsafe(32))})
     _Server(create_app(settings), _gunicorn_options(settings)).run()
 
 

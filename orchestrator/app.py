@@ -129,10 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(monitoring.router)
     install_rate_limits(app, settings)
     if settings.metrics_enabled:
+        app.include_router(monitoring.metrics_router)
         # Added last, so outermost: requests refused by the rate limits are counted too.
         app.add_middleware(HttpMetricsMiddleware, skip=lambda path: path == "/metrics")
-    else:
-        app.router.routes = [route for route in app.router.routes if getattr(route, "path", None) != "/metrics"]
     if settings.otel_enabled:
         _trace(app, settings)
     return app

@@ -13,6 +13,7 @@ from orchestrator.telemetry.dbpool import CRITICAL_RATIO, WARNING_RATIO, assess,
 from orchestrator.telemetry.http import exposition
 
 router = APIRouter(tags=["monitoring"])
+metrics_router = APIRouter(tags=["monitoring"])
 
 
 class DbPoolStatusOut(BaseModel):
@@ -30,7 +31,7 @@ class DbPoolStatusOut(BaseModel):
     critical_threshold: float = CRITICAL_RATIO
 
 
-@router.get("/metrics", include_in_schema=False)
+@metrics_router.get("/metrics", include_in_schema=False)
 async def metrics(state: State) -> Response:
     """Prometheus text format; with PROMETHEUS_MULTIPROC_DIR, the sum over every worker process."""
     publish_pool_metrics(state.store.pool_status())

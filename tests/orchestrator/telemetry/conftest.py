@@ -11,9 +11,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from orchestrator.telemetry.tracing import setup_tracing
-from tests.orchestrator.api.conftest import make_settings
+from tests.orchestrator.api.conftest import make_settings, service
 
-__all__ = ["make_settings", "recorded_spans"]
+__all__ = ["make_settings", "recorded_spans", "service"]
 
 
 class _WhileRecording(SpanProcessor):
