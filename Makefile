@@ -30,7 +30,7 @@ install-dev: $(VENV)/.installed-dev ## Install everything needed to develop and 
 run: install ## Run the whole assistant (UI, API, local MCP servers) on embedded defaults at http://127.0.0.1:8000
 	$(PY) scripts/run_local.py
 
-system-packages: ## Install nginx and Chromium (Debian/Ubuntu), which the nginx and browser tests drive
+system-packages: ## Install nginx, Chromium, npm and promtool (Debian/Ubuntu), which the tests drive
 	scripts/install-system-packages.sh
 
 node-tools: ## Install Node 22, the MCP conformance suite and third-party MCP servers into tools/node (npm)
