@@ -272,6 +272,9 @@ async def orchestrator(base_url: str, database_url: str, data_dir: Path) -> Asyn
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
         "JWT_SECRET_KEY": "",
+        # The rate limiter runs (its cost is part of every request) but never refuses the benchmark's turns.
+        "RATE_LIMIT_PER_MINUTE": "100000000",
+        "RATE_LIMIT_PER_HOUR": "100000000",
     }
     process = subprocess.Popen([sys.executable, "-m", "orchestrator"], cwd=data_dir, env=env)  # noqa: ASYNC220
     url = f"http://127.0.0.1:{port}"

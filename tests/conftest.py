@@ -13,6 +13,12 @@ from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, echo
 from tests.orchestrator.memory.support import Backend, Databases, connect_to_postgres
 from tests.support.redis import SHARED_REDIS_URL, delete_prefixed, unique_prefix
 
+# Services started by the tests (in this process or as child processes) share one client address and often one
+# user, and some tests poll: generous rate limits keep them apart from the limiter, which runs all the same.
+# tests/orchestrator/test_ratelimit.py sets its own limits.
+os.environ.setdefault("RATE_LIMIT_PER_MINUTE", "1000000")
+os.environ.setdefault("RATE_LIMIT_PER_HOUR", "100000000")
+
 
 @pytest.fixture(scope="session")
 def openai_server() -> Iterator[FakeOpenAIServer]:

@@ -25,7 +25,7 @@ from tests.orchestrator.memory.support import Databases, connect_to_postgres
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MIGRATE_SCRIPT = REPO_ROOT / "scripts" / "migrate.py"
 SCRIPT_TIMEOUT_SECONDS = 60
-STORE_TABLES = {"users", "conversations", "messages", "mcp_servers", "tool_approvals"}
+STORE_TABLES = {"users", "conversations", "messages", "mcp_servers", "tool_approvals", "token_usage"}
 
 
 async def table_names(database_url: str) -> set[str]:
