@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -18,7 +16,7 @@ from frontend.app import create_app
 from frontend.errors import ConfigurationError
 from frontend.settings import FrontendSettings, load_settings
 from orchestrator.logs import configure_logging
-from orchestrator.telemetry.http import MULTIPROCESS_ENV
+from orchestrator.telemetry.http import MULTIPROCESS_ENV, share_metrics_between_workers
 
 
 class _Server(BaseApplication):
@@ -47,26 +45,12 @@ def main() -> None:
         print("See .env.example and docs/configuration.md.", file=sys.stderr)
         raise SystemExit(2) from None
     if settings.frontend_workers > 1 and settings.metrics_enabled:
-        _share_metrics_between_workers()
+        share_metrics_between_workers("frontend")
     configure_logging(settings.log_level, json_lines=settings.production)
     if settings.frontend_secret_key is None:
         # Every worker must share one key (CSRF tokens are signed with it), so pick it here, before they fork.
         settings = settings.model_copy(update={"frontend_secret_key": SecretStr(secrets.token_urlsafe(32))})
     _Server(create_app(settings), _gunicorn_options(settings)).run()
-
-
-def _share_metrics_between_workers() -> None:
-    """Workers write their metrics to files in PROMETHEUS_MULTIPROC_DIR, so /metrics of any of them sums them all.
-
-    prometheus_client reads the variable when it is imported, so without it this process starts again with one
-    (a new empty directory); a directory that is given is emptied of a previous run's files.
-    """
-    directory = os.environ.get(MULTIPROCESS_ENV)
-    if not directory:
-        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="assistant-frontend-metrics-")
-        os.execv(sys.executable, [sys.executable, "-m", "frontend", *sys.argv[1:]])
-    for stale in Path(directory).glob("*.db"):
-        stale.unlink(missing_ok=True)
 
 
 def _worker_exited(_server: Any, worker: Any) -> None:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.errors import ConfigurationError
@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Worker processes of ``python -m orchestrator``; each is a replica of its own, so more than one needs Redis.
+    workers: int = Field(default=1, ge=1, le=64)
     data_dir: Path = Path("data")
 
     # --- model ---
@@ -196,6 +198,15 @@ class Settings(BaseSettings):
         if looks_like_placeholder(secret.get_secret_value()):
             raise ValueError(f"looks like a placeholder; use at least {MIN_SECRET_LENGTH} random characters")
         return secret
+
+    @model_validator(mode="after")
+    def _workers_need_redis(self) -> Settings:
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError(
+                "WORKERS: more than one worker needs REDIS_URL (each worker is a replica: Stop requests, server "
+                "changes and rate limits travel between them through Redis)"
+            )
+        return self
 
     # --- derived values ---
 

@@ -8,8 +8,11 @@ worker then writes its samples there and ``/metrics`` of any worker reports the 
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -36,6 +39,21 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     labels = (method, route, str(status))
     HTTP_REQUESTS.labels(*labels).inc()
     HTTP_REQUEST_DURATION.labels(*labels).observe(seconds)
+
+
+def share_metrics_between_workers(module: str) -> None:
+    """Before starting worker processes: make them write their metrics where ``/metrics`` of any of them reads all.
+
+    prometheus_client reads ``PROMETHEUS_MULTIPROC_DIR`` when it is imported, so without it this process starts
+    again (``python -m <module>``, same arguments) with a new empty directory; a directory that is given is emptied
+    of a previous run's files.
+    """
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if not directory:
+        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix=f"assistant-{module}-metrics-")
+        os.execv(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]])
+    for stale in Path(directory).glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 def exposition() -> tuple[bytes, str]:
