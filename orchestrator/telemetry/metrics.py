@@ -17,7 +17,7 @@ OPENAI_TOKENS = Counter(
 )
 LLM_REQUEST_DURATION = Histogram(
     "llm_request_duration_seconds",
-    "Seconds per model call (one streamed step), by model and outcome (ok, error).",
+    "Seconds per model call (one streamed step), by model and outcome (ok, error, cancelled).",
     ["model", "outcome"],
     buckets=LATENCY_BUCKETS,
 )

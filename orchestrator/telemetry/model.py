@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncGenerator, Sequence
 
+import anyio
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from orchestrator.llm.types import ChatMessage, ChatModel, ModelEvent, StepCompleted, TextDelta, ToolDefinition
@@ -71,7 +72,9 @@ class TracedChatModel:
                     self._completed(span, event)
                 yield event
         except BaseException as exc:
-            if outcome != "ok":
+            if outcome != "ok" and isinstance(exc, GeneratorExit | anyio.get_cancelled_exc_class()):
+                outcome = "cancelled"  # a Stop, or the client went away
+            elif outcome != "ok":
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 span.set_attribute("error.type", type(exc).__name__)
