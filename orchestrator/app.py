@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator import __version__
-from orchestrator.api import catalog, conversations, health, interactions, me, servers, tool_approvals
+from orchestrator.api import catalog, conversations, health, interactions, me, memories, servers, tool_approvals
 from orchestrator.errors import (
     AuthenticationFailed,
     ConfigurationError,
     Conflict,
+    EmbeddingUnavailable,
     InvalidInput,
     ModelError,
     ModelNotConfigured,
@@ -24,6 +25,7 @@ from orchestrator.errors import (
     PermissionDenied,
     ServerUnavailable,
     ToolError,
+    VectorStoreUnavailable,
 )
 from orchestrator.lifespan import lifespan
 from orchestrator.settings import Settings, get_settings
@@ -40,6 +42,8 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
     (ModelNotConfigured, 503, "model_not_configured"),
     (ModelError, 502, "model_error"),
     (ServerUnavailable, 503, "server_unavailable"),
+    (EmbeddingUnavailable, 503, "embeddings_unavailable"),
+    (VectorStoreUnavailable, 503, "vector_store_unavailable"),
     (ToolError, 502, "server_error"),
 ]
 
@@ -107,4 +111,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interactions.router)
     app.include_router(tool_approvals.router)
     app.include_router(conversations.router)
+    app.include_router(memories.router)
     return app
