@@ -18,6 +18,7 @@ from orchestrator.errors import (
     Conflict,
     EmbeddingUnavailable,
     InvalidInput,
+    MemoryDisabled,
     ModelError,
     ModelNotConfigured,
     NotFound,
@@ -43,6 +44,7 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
     (ModelError, 502, "model_error"),
     (ServerUnavailable, 503, "server_unavailable"),
     (EmbeddingUnavailable, 503, "embeddings_unavailable"),
+    (MemoryDisabled, 503, "memory_disabled"),
     (VectorStoreUnavailable, 503, "vector_store_unavailable"),
     (ToolError, 502, "server_error"),
 ]

@@ -213,6 +213,11 @@ class EmbeddingUnavailable(OrchestratorError):
         super().__init__(f"embeddings are unavailable: {reason}")
 
 
+class MemoryDisabled(OrchestratorError):
+    def __init__(self) -> None:
+        super().__init__("long-term memory is turned off on this server (MEMORY_ENABLED=false)")
+
+
 class VectorStoreUnavailable(OrchestratorError):
     """The vector store (embedded or a Qdrant server) did not answer or refused the operation."""
 

@@ -20,8 +20,10 @@ from orchestrator.mcp.pinning import ToolApprovals
 from orchestrator.mcp.registry import McpRegistry
 from orchestrator.mcp.sources import configured_servers
 from orchestrator.memory.db import open_database, redact_url
+from orchestrator.memory.memories import Memories
 from orchestrator.memory.migrate import upgrade_database
 from orchestrator.memory.store import SqlStore
+from orchestrator.retrieval import open_retrieval, tools_kept_warm
 from orchestrator.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class AppState:
     model: ChatModel
     runner: TurnRunner
     auth: Authenticator
+    memories: Memories | None = None
     turns: ActiveTurns = field(default_factory=ActiveTurns)
     known_users: KnownUsers = field(default_factory=KnownUsers)
     started_at: float = field(default_factory=time.monotonic)
@@ -71,9 +74,16 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         store = SqlStore(database)
         servers = configured_servers(settings, await store.list_registrations())
         approvals = ToolApprovals(store) if settings.mcp_tool_approval == "pin" else None
+        retrieval = await stack.enter_async_context(open_retrieval(settings))
         registry = await stack.enter_async_context(
-            McpRegistry(servers, tool_result_max_chars=settings.tool_result_max_chars, approvals=approvals)
+            McpRegistry(
+                servers,
+                tool_result_max_chars=settings.tool_result_max_chars,
+                approvals=approvals,
+                on_change=retrieval.watch_tools(),
+            )
         )
+        await stack.enter_async_context(tools_kept_warm(retrieval.selector, registry.tools))
         model = build_model(settings)
         stack.push_async_callback(model.aclose)
         runner = TurnRunner(
@@ -88,6 +98,8 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 system_prompt=settings.system_prompt or None,
                 interaction_timeout_seconds=settings.interaction_timeout_seconds,
             ),
+            selector=retrieval.selector,
+            memory=retrieval.recall,
         )
         auth = Authenticator(
             settings.jwt_secret_key.get_secret_value() if settings.jwt_secret_key else None,
@@ -98,7 +110,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 "listening on %s without JWT_SECRET_KEY: every client that can reach it acts as the local admin",
                 settings.host,
             )
-        state = AppState(settings, store, registry, model, runner, auth)
+        state = AppState(settings, store, registry, model, runner, auth, memories=retrieval.memories)
         logger.info(
             "orchestrator ready: %d MCP server(s), model %s",
             len(servers),

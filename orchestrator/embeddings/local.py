@@ -10,6 +10,7 @@ slows everything else down (and itself, by 4-25x, when another process is busy).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime
+import onnxruntime  # pyright: ignore[reportMissingTypeStubs] - the package ships partial types only
 from tokenizers import Tokenizer
 
 from orchestrator.embeddings.types import Vectors, normalized
@@ -49,7 +50,9 @@ def model_files() -> tuple[Path, Path]:
         model_module: Any = importlib.import_module(_MODEL_PACKAGE)
         tokenizer_module: Any = importlib.import_module(_TOKENIZER_PACKAGE)
     except ImportError as exc:
-        raise EmbeddingUnavailable(f"the local embedding model is not installed ({exc.name}): {_INSTALL_HINT}") from None
+        raise EmbeddingUnavailable(
+            f"the local embedding model is not installed ({exc.name}): {_INSTALL_HINT}"
+        ) from None
     model = Path(model_module.model_path())
     tokenizer = Path(tokenizer_module.get_model_path()) / "tokenizer.json"
     for path in (model, tokenizer):
@@ -63,22 +66,24 @@ class _Model:
 
     def __init__(self, threads: int) -> None:
         model_path, tokenizer_path = model_files()
-        options = onnxruntime.SessionOptions()
+        # onnxruntime and tokenizers ship partial type information: their objects are handled as Any here.
+        runtime: Any = onnxruntime
+        options: Any = runtime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.execution_mode = runtime.ExecutionMode.ORT_SEQUENTIAL
         # Idle threads sleep instead of spinning: they share the cores with the event loop.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self.input_names = {node.name for node in self.session.get_inputs()}
-        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.session: Any = runtime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.input_names: set[str] = {str(node.name) for node in self.session.get_inputs()}
+        tokenizer: Any = Tokenizer.from_file(str(tokenizer_path))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.enable_padding()  # to the longest text of each batch, not to a fixed length
-        self.tokenizer = tokenizer
+        self.tokenizer: Any = tokenizer
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        encodings = self.tokenizer.encode_batch(list(texts))
+        encodings: list[Any] = self.tokenizer.encode_batch(list(texts))
         ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
         mask = np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64)
         feeds: dict[str, npt.NDArray[np.int64]] = {"input_ids": ids, "attention_mask": mask}
@@ -89,6 +94,12 @@ class _Model:
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)  # mean pooling
         return normalized(pooled)
+
+
+@functools.cache
+def _loaded_model(threads: int) -> _Model:
+    """The model, loaded once per process and thread count: it is read-only, and loading it takes most of a second."""
+    return _Model(threads)
 
 
 class LocalEmbedder:
@@ -125,7 +136,7 @@ class LocalEmbedder:
     def _embed_on_thread(self, texts: Sequence[str]) -> Vectors:
         if self._model is None:
             try:
-                self._model = _Model(self._threads)
+                self._model = _loaded_model(self._threads)
             except EmbeddingUnavailable:
                 raise
             except Exception as exc:  # onnxruntime and tokenizers raise their own types for a corrupt file

@@ -75,7 +75,9 @@ class OpenAIEmbedder:
         try:
             response: Any = await self._client.post("/embeddings", body=body, cast_to=object)
         except openai.APIStatusError as exc:
-            raise EmbeddingUnavailable(f"the endpoint answered {exc.status_code}: {exc.message}"[:_REASON_MAX_CHARS]) from exc
+            raise EmbeddingUnavailable(
+                f"the endpoint answered {exc.status_code}: {exc.message}"[:_REASON_MAX_CHARS]
+            ) from exc
         except openai.APIError as exc:
             raise EmbeddingUnavailable(f"could not reach the endpoint: {exc}"[:_REASON_MAX_CHARS]) from exc
         try:

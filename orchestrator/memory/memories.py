@@ -126,6 +126,10 @@ class Memories:
             raise MemoryNotFound(memory_id[:100])
         await self._store.delete(collection, where=where, ids=[memory_id])
 
+    async def forget_all(self, user_id: str) -> None:
+        """Delete every memory of the user. Raises: EmbeddingUnavailable, VectorStoreUnavailable."""
+        await self._store.delete(await self._ready(), where={_USER: user_id})
+
     async def forget_conversation(self, user_id: str, conversation_id: str) -> None:
         """Delete the memories made from one conversation's messages.
 
@@ -142,7 +146,11 @@ class Memories:
         name = f"{self._prefix}-memories-{_SLUG.sub('-', self._embedder.model_id.lower()).strip('-')}-{dimensions}"
         await self._store.ensure_collection(
             CollectionSpec(
-                name=name, dimensions=dimensions, tenant_field=_USER, keyword_fields=(_CONVERSATION,), order_field=_CREATED
+                name=name,
+                dimensions=dimensions,
+                tenant_field=_USER,
+                keyword_fields=(_CONVERSATION,),
+                order_field=_CREATED,
             )
         )
         self._collection = name

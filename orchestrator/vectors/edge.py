@@ -40,7 +40,7 @@ from qdrant_edge import (
 )
 
 from orchestrator.errors import VectorStoreUnavailable
-from orchestrator.memory.worker import WorkerThread, WorkerStopped
+from orchestrator.memory.worker import WorkerStopped, WorkerThread
 from orchestrator.vectors.types import CollectionSpec, StoredPoint, VectorPoint, Where, check_where
 
 logger = logging.getLogger(__name__)
@@ -161,9 +161,7 @@ class EdgeVectorStore:
             raise VectorStoreUnavailable(str(exc)) from exc
 
 
-def _filter(
-    where: Where, *, ids: Sequence[str] | None = None, below: tuple[str, float] | None = None
-) -> Filter:
+def _filter(where: Where, *, ids: Sequence[str] | None = None, below: tuple[str, float] | None = None) -> Filter:
     check_where(where)
     conditions: list[FieldCondition | HasIdCondition] = [
         FieldCondition(key, match=MatchValue(value)) for key, value in where.items()
