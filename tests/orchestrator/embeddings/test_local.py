@@ -83,7 +83,8 @@ async def test_a_cached_embedder_embeds_each_text_once(embedder: LocalEmbedder) 
     second = await cached.embed(["beta", "alpha", "gamma"])
 
     assert calls == [2, 1]
-    assert np.allclose(first[0], second[1]) and np.allclose(first[1], second[0])
+    assert np.allclose(first[0], second[1])
+    assert np.allclose(first[1], second[0])
 
 
 def test_the_environment_has_no_torch() -> None:

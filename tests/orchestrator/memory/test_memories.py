@@ -103,7 +103,9 @@ async def test_a_turn_recalls_relevant_memories_and_remembers_only_what_the_user
 
     note = await recall.prepare(ALICE, "c-1", message)
 
-    assert note is not None and note.startswith(HEADER) and "My cat is called Miso" in note
+    assert note is not None
+    assert note.startswith(HEADER)
+    assert "My cat is called Miso" in note
     texts = [memory.text for memory in await memories.list(ALICE, limit=10)]
     assert texts == ["What should I name the new kitten, given my cat's name?", "My cat is called Miso"]
 

@@ -73,8 +73,8 @@ async def index() -> AsyncGenerator[ToolIndex]:
     await embedder.aclose()
 
 
-def selector(index: ToolIndex, **policy: object) -> ToolSelector:
-    return ToolSelector(index, SelectionPolicy(**{"top_k": 2, "min_tools": 3, **policy}))  # type: ignore[arg-type]
+def selector(index: ToolIndex, *, pinned: tuple[str, ...] = ()) -> ToolSelector:
+    return ToolSelector(index, SelectionPolicy(top_k=2, min_tools=3, pinned=pinned))
 
 
 def test_tool_names_are_split_into_words_and_stemmed_alike() -> None:
@@ -93,7 +93,8 @@ def test_bm25_ranks_the_document_with_the_rare_query_word_first() -> None:
     scores = keywords.scores(tokenizer.tokens("weather in a city"))
 
     assert int(scores.argmax()) == 2
-    assert scores[0] == 0 and scores[1] == 0
+    assert scores[0] == 0
+    assert scores[1] == 0
 
 
 def test_a_tool_document_holds_its_words_server_description_and_parameters() -> None:

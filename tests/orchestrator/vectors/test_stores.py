@@ -51,7 +51,8 @@ async def test_a_search_finds_only_the_tenants_points(store: VectorStore) -> Non
 
     assert [hit.payload["user_id"] for hit in found] == ["alice", "alice"]
     assert found[0].payload["seed"] == 1
-    assert found[0].score is not None and found[0].score > 0.99
+    assert found[0].score is not None
+    assert found[0].score > 0.99
 
 
 async def test_a_minimum_score_leaves_out_distant_points(store: VectorStore) -> None:
