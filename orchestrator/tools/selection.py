@@ -27,8 +27,8 @@ SEARCH_TOOLS: Final = "search_tools"
 """The built-in tool's name; MCP tools are always ``<server>__<tool>``, so it can never clash with one."""
 SEARCH_DEFAULT_LIMIT: Final = 5
 SEARCH_MAX_LIMIT: Final = 20
-DENSE_WEIGHT: Final = 0.6
-"""How much embedding similarity counts against keywords in the hybrid score (measured in bench/tools.py)."""
+DENSE_WEIGHT: Final = 0.7
+"""How much embedding similarity counts against keywords in the hybrid score (chosen with bench/tools.py)."""
 RECENT_MESSAGES: Final = 12
 """How far back in the conversation the tools it used stay offered."""
 SHORT_QUERY_WORDS: Final = 6
