@@ -60,6 +60,7 @@ def build_vector_store(settings: Settings) -> VectorStore:
             url=settings.vector_db_url,
             api_key=settings.vector_db_api_key.get_secret_value() if settings.vector_db_api_key else None,
             timeout=max(1, round(settings.vector_db_timeout_seconds)),
+            check_compatibility=False,  # a blocking request at construction; a version mismatch shows in errors
         )
         return QdrantVectorStore(client, timeout_seconds=settings.vector_db_timeout_seconds)
     return EdgeVectorStore(settings.data_dir / "vectors", timeout_seconds=settings.vector_db_timeout_seconds)
