@@ -144,7 +144,10 @@ class ToolIndex:
             await self._changed.wait()
             await anyio.sleep(_DEBOUNCE_SECONDS)  # servers often change several times in a row at start-up
             self._changed = anyio.Event()
-            await self.catalogue(source())
+            try:
+                await self.catalogue(source())
+            except Exception:  # boundary of a background task: a bad tool set must not stop the service
+                logger.exception("could not index the tools; turns will index them themselves")
 
     async def _build(self, specs: tuple[ToolSpec, ...]) -> ToolCatalogue:
         documents = [tool_document(spec) for spec in specs]

@@ -129,10 +129,10 @@ class TurnTools:
     query: str
     recent: set[str]
     found: set[str] = field(default_factory=set[str])
-    _vector: Vectors | None = None
-    _embedded: bool = False
-    _ranked: tuple[ToolCatalogue, npt.NDArray[np.intp]] | None = None
-    _searchable: bool = False
+    _vector: Vectors | None = field(default=None, init=False)
+    _embedded: bool = field(default=False, init=False)
+    _ranked: tuple[ToolCatalogue, npt.NDArray[np.intp]] | None = field(default=None, init=False)
+    _searchable: bool = field(default=False, init=False)
 
     async def offer(self, specs: Sequence[ToolSpec]) -> OfferedTools:
         """The tools for the next model step."""

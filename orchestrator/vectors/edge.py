@@ -66,7 +66,7 @@ class EdgeVectorStore:
 
     async def ensure_collection(self, spec: CollectionSpec) -> None:
         if spec.name not in self._shards:
-            self._shards[spec.name] = await self._run(lambda: self._open(spec))
+            await self._run(lambda: self._open_once(spec))
 
     async def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None:
         shard = self._shard(collection)
@@ -130,6 +130,11 @@ class EdgeVectorStore:
         if shard is None:
             raise VectorStoreUnavailable(f"collection {collection!r} is not open (call ensure_collection first)")
         return shard
+
+    def _open_once(self, spec: CollectionSpec) -> None:
+        # On the store's thread, one call at a time: two first uses at once never open one shard twice.
+        if spec.name not in self._shards:
+            self._shards[spec.name] = self._open(spec)
 
     def _open(self, spec: CollectionSpec) -> EdgeShard:
         directory = self._path / spec.name

@@ -32,10 +32,16 @@ class QdrantVectorStore:
         self._client = client
         self._timeout = timeout_seconds
         self._known: set[str] = set()
+        self._creating = anyio.Lock()
 
     async def ensure_collection(self, spec: CollectionSpec) -> None:
         if spec.name in self._known:
             return
+        async with self._creating:  # two first uses at once create the collection once
+            if spec.name not in self._known:
+                await self._create(spec)
+
+    async def _create(self, spec: CollectionSpec) -> None:
         if not await self._run(self._client.collection_exists(spec.name)):
             await self._run(
                 self._client.create_collection(
