@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 EMBEDDING_RETRY_SECONDS: Final = 30.0
 """After the embedder fails, tools are ranked by keywords alone for this long before it is tried again."""
 _VECTOR_CACHE_LIMIT: Final = 20_000
+_CATALOGUES_KEPT: Final = 8
 _DEBOUNCE_SECONDS: Final = 0.2
 _PARAMETER_DESCRIPTION_CHARS: Final = 200
 _WORDS: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
@@ -91,7 +92,8 @@ class ToolIndex:
         self._clock = clock
         self._tokenizer = Tokenizer()
         self._vectors: OrderedDict[str, Vectors] = OrderedDict()  # tool text -> vector
-        self._current: tuple[tuple[ToolSpec, ...], ToolCatalogue] | None = None
+        # A few recent tool sets (when each user has their own tools, several are in use at once), by spec identity.
+        self._catalogues: OrderedDict[tuple[int, ...], tuple[tuple[ToolSpec, ...], ToolCatalogue]] = OrderedDict()
         self._lock = anyio.Lock()
         self._failed_at: float | None = None
         self._changed = anyio.Event()
@@ -122,14 +124,18 @@ class ToolIndex:
             if (cached := self._cached(key)) is not None:
                 return cached
             built = await self._build(key)
-            self._current = (key, built)
+            self._catalogues[_identity(key)] = (key, built)
+            self._catalogues.move_to_end(_identity(key))
+            while len(self._catalogues) > _CATALOGUES_KEPT:
+                self._catalogues.popitem(last=False)
             return built
 
     def _cached(self, key: tuple[ToolSpec, ...]) -> ToolCatalogue | None:
-        current = self._current
-        if current is None or not _same(current[0], key):
+        found = self._catalogues.get(_identity(key))
+        if found is None or not _same(found[0], key):
             return None
-        catalogue = current[1]
+        self._catalogues.move_to_end(_identity(key))
+        catalogue = found[1]
         if catalogue.vectors is None and self._embedder is not None and not self._resting() and key:
             return None  # built while the embedder was failing: try it again
         return catalogue
@@ -191,6 +197,12 @@ class ToolIndex:
     def _failed(self, exc: EmbeddingUnavailable) -> None:
         self._failed_at = self._clock()
         logger.warning("tool retrieval uses keywords only for %gs: %s", EMBEDDING_RETRY_SECONDS, exc)
+
+
+def _identity(specs: tuple[ToolSpec, ...]) -> tuple[int, ...]:
+    # ToolSpec holds dicts and cannot be hashed; the specs themselves are kept beside the key, so a recycled id()
+    # never matches (see ``_same``).
+    return tuple(id(spec) for spec in specs)
 
 
 def _same(left: tuple[ToolSpec, ...], right: tuple[ToolSpec, ...]) -> bool:

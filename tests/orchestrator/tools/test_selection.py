@@ -181,3 +181,14 @@ async def test_without_embeddings_keywords_alone_rank() -> None:
     offered = await turn.offer(make_specs())
 
     assert "weather__forecast" in offered.specs
+
+
+async def test_several_tool_sets_in_use_at_once_keep_their_catalogues(index: ToolIndex) -> None:
+    specs = make_specs()
+    mine, yours = specs[:10], specs[5:]
+
+    first_mine = await index.catalogue(mine)
+    first_yours = await index.catalogue(yours)
+
+    assert await index.catalogue(mine) is first_mine
+    assert await index.catalogue(yours) is first_yours
