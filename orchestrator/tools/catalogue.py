@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 EMBEDDING_RETRY_SECONDS: Final = 30.0
 """After the embedder fails, tools are ranked by keywords alone for this long before it is tried again."""
+QUERY_EMBEDDING_TIMEOUT_SECONDS: Final = 5.0
+"""A turn waits no longer than this for its message's vector (a busy or slow embedder): keywords rank instead."""
 _VECTOR_CACHE_LIMIT: Final = 20_000
 _CATALOGUES_KEPT: Final = 8
 _DEBOUNCE_SECONDS: Final = 0.2
@@ -110,7 +112,13 @@ class ToolIndex:
         if self._embedder is None or self._resting():
             return None
         try:
-            return (await self._embedder.embed([text]))[0]
+            with anyio.fail_after(QUERY_EMBEDDING_TIMEOUT_SECONDS):
+                return (await self._embedder.embed([text]))[0]
+        except TimeoutError:
+            logger.warning(
+                "embedding a query took over %gs; ranking tools by keywords", QUERY_EMBEDDING_TIMEOUT_SECONDS
+            )
+            return None
         except EmbeddingUnavailable as exc:
             self._failed(exc)
             return None
