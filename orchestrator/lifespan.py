@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -27,8 +27,10 @@ from orchestrator.mcp.pinning import ToolApprovals
 from orchestrator.mcp.registry import McpRegistry
 from orchestrator.mcp.sources import configured_servers
 from orchestrator.memory.db import open_database, redact_url
+from orchestrator.memory.memories import Memories
 from orchestrator.memory.migrate import upgrade_database
 from orchestrator.memory.store import SqlStore
+from orchestrator.retrieval import open_retrieval, tools_kept_warm
 from orchestrator.settings import Settings
 from orchestrator.telemetry.dbpool import watch_pool
 from orchestrator.telemetry.metrics import MCP_SERVER_UP
@@ -55,6 +57,7 @@ class AppState:
     turns: ActiveTurns
     redis: Redis | None = None
     """The shared Redis client (``REDIS_URL``), for anything that needs Redis; ``None`` without one."""
+    memories: Memories | None = None
     known_users: KnownUsers = field(default_factory=KnownUsers)
     started_at: float = field(default_factory=time.monotonic)
 
@@ -96,13 +99,14 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         server_sync = ServerSync(bus, store, settings)
         servers = configured_servers(settings, await store.list_registrations())
         approvals = ToolApprovals(store) if settings.mcp_tool_approval == "pin" else None
+        retrieval = await stack.enter_async_context(open_retrieval(settings))
         gauges = _ServerGauges()
         registry = await stack.enter_async_context(
             McpRegistry(
                 servers,
                 tool_result_max_chars=settings.tool_result_max_chars,
                 approvals=approvals,
-                on_change=gauges.update,
+                on_change=_both(gauges.update, retrieval.watch_tools()),
                 on_tools_changed=server_sync.tools_changed,
                 observer=ToolCallTelemetry(record_content=settings.otel_record_content),
             )
@@ -113,6 +117,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         background = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(background.cancel_scope.cancel)  # runs first on exit: the group then has nothing to wait for
         await background.start(server_sync.run)
+        await stack.enter_async_context(tools_kept_warm(retrieval.selector, registry.tools))
         model = TracedChatModel(build_model(settings), record_content=settings.otel_record_content)
         stack.push_async_callback(model.aclose)
         meter = TokenMeter(store, settings.daily_token_quota_for)
@@ -129,6 +134,8 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 interaction_timeout_seconds=settings.interaction_timeout_seconds,
             ),
             meter=meter,
+            selector=retrieval.selector,
+            memory=retrieval.recall,
         )
         auth = Authenticator(
             settings.jwt_secret_key.get_secret_value() if settings.jwt_secret_key else None,
@@ -153,6 +160,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             meter=meter,
             turns=turns,
             redis=redis,
+            memories=retrieval.memories,
         )
         logger.info(
             "orchestrator ready: %d MCP server(s), model %s",
@@ -171,6 +179,16 @@ def _open_redis(settings: Settings) -> Redis | None:
         return None
     logger.info("Redis at %s", describe_redis(settings.redis_url))
     return create_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    """One registry observer that tells two."""
+
+    def changed() -> None:
+        first()
+        second()
+
+    return changed
 
 
 class _ServerGauges:

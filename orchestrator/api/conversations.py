@@ -120,6 +120,8 @@ async def delete_conversation(state: State, caller: CurrentCaller, conversation_
     await state.store.get_conversation(caller.user.id, conversation_id)
     if state.turns.running(caller.user.id, conversation_id):
         raise TurnInProgress(conversation_id)
+    if state.memories is not None:  # first: if that fails, the conversation is still there to delete again
+        await state.memories.forget_conversation(caller.user.id, conversation_id)
     await state.store.delete_conversation(caller.user.id, conversation_id)
 
 

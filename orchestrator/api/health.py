@@ -90,6 +90,16 @@ async def detailed(state: State) -> JSONResponse:
         "redis": redis,
         "model": model,
         "mcp_servers": servers,
+        "memory": {
+            "status": "on" if state.memories is not None else "off",
+            "store": "qdrant server" if settings.vector_db_url else "embedded",
+            "embeddings": settings.resolved_embeddings_provider,
+        },
+        "tool_retrieval": {
+            "status": "on" if settings.tool_retrieval_enabled else "off",
+            "top_k": settings.tool_retrieval_top_k,
+            "min_tools": settings.tool_retrieval_min_tools,
+        },
         "active_turns": len(state.turns),
     }
     return JSONResponse(body, status_code=200 if database["status"] == "up" else 503)
