@@ -7,6 +7,7 @@ import sys
 import uvicorn
 
 from orchestrator.app import create_app
+from orchestrator.discovery.watcher import cluster_settings
 from orchestrator.errors import ConfigurationError
 from orchestrator.logs import configure_logging
 from orchestrator.mcp.sources import configured_servers
@@ -17,6 +18,8 @@ def main() -> None:
     try:
         settings = load_settings()
         configured_servers(settings)  # a broken servers file is a settings problem: report it before starting
+        if settings.mcp_kubernetes_discovery:
+            cluster_settings(settings)
     except ConfigurationError as exc:
         print("The orchestrator cannot start because of its settings:", file=sys.stderr)
         for problem in exc.problems:

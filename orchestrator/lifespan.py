@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from orchestrator.auth import Authenticator, KnownUsers
+from orchestrator.discovery.watcher import kubernetes_discovery
 from orchestrator.llm.openai_model import OpenAIChatModel
 from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
@@ -74,6 +75,8 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         registry = await stack.enter_async_context(
             McpRegistry(servers, tool_result_max_chars=settings.tool_result_max_chars, approvals=approvals)
         )
+        if settings.mcp_kubernetes_discovery:
+            await stack.enter_async_context(kubernetes_discovery(settings, registry))
         model = build_model(settings)
         stack.push_async_callback(model.aclose)
         runner = TurnRunner(
