@@ -66,10 +66,7 @@ def test_gitlab_runs_the_same_parts_and_stages() -> None:
     pipeline = load(REPO_ROOT / ".gitlab-ci.yml")
     jobs = [cast(dict[str, Any], job) for job in pipeline.values() if isinstance(job, dict) and "stage" in job]
     parts = {
-        line.split()[1]
-        for job in jobs
-        for line in cast(list[str], job.get("script", []))
-        if line.startswith(".ci/run")
+        line.split()[1] for job in jobs for line in cast(list[str], job.get("script", [])) if line.startswith(".ci/run")
     }
 
     assert parts == CI_PARTS
