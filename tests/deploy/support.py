@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -77,3 +78,8 @@ def find(manifests: list[Manifest], kind: str, name: str) -> Manifest:
 def env_of(container: Manifest) -> dict[str, Any]:
     """A container's environment: name -> value, or the valueFrom mapping."""
     return {item["name"]: item.get("value", item.get("valueFrom")) for item in container.get("env", [])}
+
+
+def run_script(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    """``python <arguments>`` from ``cwd``, output captured, whatever its exit status."""
+    return subprocess.run([sys.executable, *arguments], cwd=cwd, capture_output=True, text=True, check=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +15,13 @@ from tests.deploy.support import (
     CHART,
     CI_VALUES,
     KUBERNETES_VERSIONS,
-    REPO_ROOT,
     Manifest,
     env_of,
     find,
     load_values,
     pod_specs,
     render,
+    run_script,
 )
 
 VALUE_FILES = [None, *CI_VALUES]
@@ -285,12 +283,6 @@ def test_the_values_schema_refuses_wrong_types_and_typos(values: dict[str, Any])
 
 
 def test_every_value_is_documented_and_the_reference_in_the_docs_is_current() -> None:
-    check = subprocess.run(
-        [sys.executable, "scripts/helm_values_reference.py", "--check"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    check = run_script("scripts/helm_values_reference.py", "--check")
 
     assert (check.returncode, check.stderr) == (0, "")

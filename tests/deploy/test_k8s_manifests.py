@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,7 +12,7 @@ import kubernetes_validate  # pyright: ignore[reportMissingTypeStubs]
 import pytest
 import yaml
 
-from tests.deploy.support import KUBERNETES_VERSIONS, REPO_ROOT, Manifest, load_values, render, tool
+from tests.deploy.support import KUBERNETES_VERSIONS, REPO_ROOT, Manifest, load_values, render, run_script, tool
 
 K8S = REPO_ROOT / "k8s"
 BASE = K8S / "base"
@@ -21,13 +20,7 @@ PRODUCTION = K8S / "overlays" / "production"
 
 
 def test_k8s_is_what_the_generator_writes_from_the_chart() -> None:
-    check = subprocess.run(
-        [sys.executable, "scripts/generate_k8s_manifests.py", "--check"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    check = run_script("scripts/generate_k8s_manifests.py", "--check")
 
     assert (check.returncode, check.stderr) == (0, "")
 
@@ -39,13 +32,7 @@ def test_the_check_notices_a_hand_edited_manifest(tmp_path: Path) -> None:
     edited = copy_root / "k8s" / "base" / "deployment-orchestrator.yaml"
     edited.write_text(edited.read_text().replace("replicas: 1", "replicas: 3"))
 
-    check = subprocess.run(
-        [sys.executable, "scripts/generate_k8s_manifests.py", "--check"],
-        cwd=copy_root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    check = run_script("scripts/generate_k8s_manifests.py", "--check", cwd=copy_root)
 
     assert check.returncode == 1
     assert "k8s/base/deployment-orchestrator.yaml: differs" in check.stderr

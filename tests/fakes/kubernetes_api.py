@@ -17,14 +17,12 @@ import asyncio
 import datetime
 import ipaddress
 import json
-import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-START_TIMEOUT_SECONDS = 10.0
+from tests.support.asgi import serving
 
 
 @dataclass
@@ -303,31 +301,9 @@ async def running_kubernetes_api(tls: Tls, fake: FakeKubernetes | None = None) -
     """Serve a :class:`FakeKubernetes` over HTTPS on a free port of 127.0.0.1, in this event loop."""
     fake = fake if fake is not None else FakeKubernetes()
     app = Starlette(routes=[Route("/api/v1/namespaces/{namespace}/services", fake.services)])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        ssl_certfile=str(tls.certificate),
-        ssl_keyfile=str(tls.key),
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(START_TIMEOUT_SECONDS):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("the fake Kubernetes API stopped during start-up")
-                await asyncio.sleep(0.01)
-        yield RunningKubernetes(fake, "127.0.0.1", port)
-    finally:
-        await fake.close()
-        server.should_exit = True
-        async with asyncio.timeout(10):
-            await task
-        sock.close()
+    tls_config = {"ssl_certfile": str(tls.certificate), "ssl_keyfile": str(tls.key), "timeout_graceful_shutdown": 2}
+    async with serving(app, **tls_config) as port:
+        try:
+            yield RunningKubernetes(fake, "127.0.0.1", port)
+        finally:
+            await fake.close()  # ends the open watches, so the server can stop

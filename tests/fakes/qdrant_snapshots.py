@@ -8,20 +8,17 @@ Requests without the ``api-key`` header get 401, as Qdrant answers with an API k
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-START_TIMEOUT_SECONDS = 10.0
+from tests.support.asgi import serving
 
 
 @dataclass
@@ -90,21 +87,5 @@ class FakeQdrant:
 @asynccontextmanager
 async def running_qdrant(fake: FakeQdrant) -> AsyncGenerator[str]:
     """Serve ``fake`` on a free port of 127.0.0.1 in this event loop; yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(fake.app(), log_config=None, access_log=False, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(START_TIMEOUT_SECONDS):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("the fake Qdrant stopped during start-up")
-                await asyncio.sleep(0.01)
+    async with serving(fake.app()) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(10):
-            await task
-        sock.close()

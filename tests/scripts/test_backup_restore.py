@@ -113,37 +113,49 @@ async def test_a_backup_restores_the_database_and_the_qdrant_collections(databas
     assert "pg_dump (PostgreSQL) " in manifest
 
 
-async def test_restore_refuses_a_damaged_backup_and_leaves_the_database_alone(
-    database_url: str, tmp_path: Path
-) -> None:
+@pytest.fixture
+async def backed_up(database_url: str, tmp_path: Path) -> Path:
+    """A migrated database with one user, backed up (database only); the backup's folder."""
     code, output = await run([sys.executable, str(SCRIPTS / "init_db.py")], DATABASE_URL=database_url)
     assert code == 0, output
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO users (id, created_at) VALUES ('github:1', now())"))
+    finally:
+        await engine.dispose()
     code, output = await run(
-        [str(SCRIPTS / "backup.sh"), "--output", str(tmp_path), "--no-qdrant"], DATABASE_URL=database_url
+        [str(SCRIPTS / "backup.sh"), "--output", str(tmp_path / "backups"), "--no-qdrant"], DATABASE_URL=database_url
     )
     assert code == 0, output
-    [backup] = backups_in(tmp_path)
-    dump = backup / "database.dump"
-    dump.write_bytes(dump.read_bytes()[:-10])
+    [backup] = backups_in(tmp_path / "backups")
+    return backup
 
-    code, output = await run(
-        [str(SCRIPTS / "restore.sh"), "--from", str(backup), "--no-qdrant", "--yes"], DATABASE_URL=database_url
-    )
+
+async def test_restore_refuses_a_damaged_backup_and_leaves_the_database_alone(
+    database_url: str, backed_up: Path
+) -> None:
+    dump = backed_up / "database.dump"
+    dump.write_bytes(dump.read_bytes()[:-10])
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO users (id, created_at) VALUES ('local:after', now())"))
+
+        code, output = await run(
+            [str(SCRIPTS / "restore.sh"), "--from", str(backed_up), "--no-qdrant", "--yes"], DATABASE_URL=database_url
+        )
+        left = await users(engine)
+    finally:
+        await engine.dispose()
 
     assert code == 1
     assert "does not match its manifest" in output
+    assert left == ["github:1", "local:after"]
 
 
-async def test_restore_asks_for_confirmation(database_url: str, tmp_path: Path) -> None:
-    code, output = await run([sys.executable, str(SCRIPTS / "init_db.py")], DATABASE_URL=database_url)
-    assert code == 0, output
-    code, output = await run(
-        [str(SCRIPTS / "backup.sh"), "--output", str(tmp_path), "--no-qdrant"], DATABASE_URL=database_url
-    )
-    assert code == 0, output
-    [backup] = backups_in(tmp_path)
-
-    code, output = await run([str(SCRIPTS / "restore.sh"), "--from", str(backup)], DATABASE_URL=database_url)
+async def test_restore_asks_for_confirmation(database_url: str, backed_up: Path) -> None:
+    code, output = await run([str(SCRIPTS / "restore.sh"), "--from", str(backed_up)], DATABASE_URL=database_url)
 
     assert code == 2
     assert "pass --yes" in output
