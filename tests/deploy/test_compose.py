@@ -179,3 +179,15 @@ def test_the_secrets_script_prints_every_secret_the_stack_needs(tmp_path: Path) 
     assert all(len(value) >= 32 for value in generated.values())
     config = compose_config("docker-compose.yml", generated, tmp_path)
     assert config.returncode == 0, config.stderr
+
+
+def test_settings_from_dot_env_cannot_move_the_services_listeners_or_data(stack: dict[str, Any]) -> None:
+    # .env reaches the containers (env_file) but a copy of .env.example says HOST=127.0.0.1 and DATA_DIR=./data:
+    # the file's own values for these win.
+    fixed = {
+        "orchestrator": {"HOST": "0.0.0.0", "PORT": "8000", "DATA_DIR": "/data"},
+        "frontend": {"FRONTEND_HOST": "0.0.0.0", "FRONTEND_PORT": "8080", "DATA_DIR": "/data"},
+    }
+    for name, values in fixed.items():
+        service = stack["services"][name]
+        assert values.items() <= service["environment"].items(), name
