@@ -66,6 +66,13 @@ bench: install-dev ## Run the benchmarks and print their figures
 	$(PY) bench/tools.py
 	$(PY) bench/memory.py
 
+manifests: install-dev ## Regenerate k8s/ and the chart's values reference (docs/deployment.md) from helm/ai-assistant
+	$(PY) scripts/generate_k8s_manifests.py
+	$(PY) scripts/helm_values_reference.py
+
+deploy-check: install-dev ## Check the Helm chart, k8s/, compose files, Dockerfiles and pipelines, offline
+	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
+
 migrate: install ## Apply database migrations to DATABASE_URL
 	$(PY) scripts/migrate.py upgrade
 
@@ -74,4 +81,4 @@ check: lint typecheck test ## Everything CI runs
 clean: ## Remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
 
-.PHONY: help install install-dev system-packages node-tools run test screenshots conformance lint format typecheck bench migrate check clean
+.PHONY: help install install-dev system-packages node-tools run test screenshots conformance lint format typecheck bench manifests deploy-check migrate check clean

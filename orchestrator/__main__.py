@@ -10,6 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from orchestrator.app import create_app
+from orchestrator.discovery.watcher import cluster_settings
 from orchestrator.errors import ConfigurationError
 from orchestrator.logs import configure_logging
 from orchestrator.mcp.sources import configured_servers
@@ -22,6 +23,8 @@ def main() -> None:
     try:
         settings = load_settings()
         configured_servers(settings)  # a broken servers file is a settings problem: report it before starting
+        if settings.mcp_kubernetes_discovery:
+            cluster_settings(settings)
     except ConfigurationError as exc:
         print("The orchestrator cannot start because of its settings:", file=sys.stderr)
         for problem in exc.problems:

@@ -17,6 +17,7 @@ from orchestrator.cluster.bus import LocalBus, MessageBus, RedisBus
 from orchestrator.cluster.redis import create_redis, describe_redis
 from orchestrator.cluster.servers import ServerSync
 from orchestrator.cluster.stops import TurnStops
+from orchestrator.discovery.watcher import kubernetes_discovery
 from orchestrator.llm.openai_model import OpenAIChatModel
 from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
@@ -118,6 +119,8 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         stack.callback(background.cancel_scope.cancel)  # runs first on exit: the group then has nothing to wait for
         await background.start(server_sync.run)
         await stack.enter_async_context(tools_kept_warm(retrieval.selector, registry.tools))
+        if settings.mcp_kubernetes_discovery:
+            await stack.enter_async_context(kubernetes_discovery(settings, registry))
         model = TracedChatModel(build_model(settings), record_content=settings.otel_record_content)
         stack.push_async_callback(model.aclose)
         meter = TokenMeter(store, settings.daily_token_quota_for)

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     # "pin": a tool is trusted as first seen; when its server later changes its definition it is withheld from the
     # model until an admin approves the change (orchestrator/mcp/pinning.py). "off": definitions are not pinned.
     mcp_tool_approval: ToolApprovalPolicy = "pin"
+    # In-cluster discovery: Services labelled as MCP servers in the orchestrator's namespace join and leave live.
+    mcp_kubernetes_discovery: bool = False
+    mcp_kubernetes_namespace: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    mcp_kubernetes_label_selector: str = Field(default="mcp-assistant.io/mcp-server=true", min_length=1)
+    mcp_kubernetes_service_account_dir: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+    mcp_kubernetes_watch_timeout_seconds: int = Field(default=300, ge=10, le=3600)
 
     # --- embeddings and vector memory ---
     # Empty: "openai" when EMBEDDINGS_BASE_URL or EMBEDDINGS_API_KEY is set, otherwise the offline local model.

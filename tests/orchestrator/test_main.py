@@ -88,3 +88,21 @@ async def test_with_several_workers_every_scrape_reports_the_requests_of_all_of_
             )
 
     assert scrapes == [REQUESTS] * 6
+
+
+def test_kubernetes_discovery_outside_a_pod_stops_start_up_saying_why(tmp_path: Path) -> None:
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("KUBERNETES_")},
+        "MCP_KUBERNETES_DISCOVERY": "true",
+        "MCP_KUBERNETES_SERVICE_ACCOUNT_DIR": str(tmp_path / "no-account"),
+        "DATA_DIR": str(tmp_path / "data"),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+    problems = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("- ")]
+    assert result.returncode == 2
+    assert len(problems) == 3
+    assert all(problem.startswith("- MCP_KUBERNETES_DISCOVERY:") for problem in problems)
