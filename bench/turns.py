@@ -243,7 +243,7 @@ async def postgres_database(admin_url: str) -> AsyncGenerator[str]:
 
 
 @contextlib.asynccontextmanager
-async def orchestrator(base_url: str, database_url: str, data_dir: Path) -> AsyncGenerator[str]:
+async def orchestrator(base_url: str, database_url: str, data_dir: Path, *, memory: bool) -> AsyncGenerator[str]:
     """Start ``python -m orchestrator`` and wait until its tool server is connected; yield its URL."""
     servers_file = data_dir / "servers.json"
     servers_file.write_text(
@@ -272,6 +272,11 @@ async def orchestrator(base_url: str, database_url: str, data_dir: Path) -> Asyn
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
         "JWT_SECRET_KEY": "",
+        # The rate limiter runs (its cost is part of every request) but never refuses the benchmark's turns.
+        "RATE_LIMIT_PER_MINUTE": "100000000",
+        "RATE_LIMIT_PER_HOUR": "100000000",
+        # The floor keeps no long-term memory; --memory measures what recalling and saving memories adds to a turn.
+        "MEMORY_ENABLED": "true" if memory else "false",
     }
     process = subprocess.Popen([sys.executable, "-m", "orchestrator"], cwd=data_dir, env=env)  # noqa: ASYNC220
     url = f"http://127.0.0.1:{port}"
@@ -407,6 +412,9 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per concurrency")
     parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--memory", action="store_true", help="turn long-term memory on (recall and save with the offline model)"
+    )
     args = parser.parse_args(argv)
 
     with fake_model() as base_url, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -421,7 +429,9 @@ async def main(argv: list[str] | None = None) -> None:
                     database_url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
                 else:
                     database_url = await stack.enter_async_context(postgres_database(args.postgres))
-                url = await stack.enter_async_context(orchestrator(base_url, database_url, data_dir))
+                url = await stack.enter_async_context(
+                    orchestrator(base_url, database_url, data_dir, memory=args.memory)
+                )
                 paths[("orchestrator", backend)] = await stack.enter_async_context(orchestrator_path(url))
             results = await run_interleaved(paths, args.concurrency, args.turns, args.rounds, args.warmup)
     floor = [result for result in results if result.path == "floor"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -176,6 +176,9 @@ class _AcceptingUser:
 
     async def sample(self, server_id: str, params: CreateMessageRequestParams) -> CreateMessageResult | ErrorData:
         return ErrorData(code=-1, message="this client does not sample")
+
+    async def authorize(self, server_id: str, url: str, signed_in: Callable[[], Awaitable[None]]) -> bool:
+        return False  # the auth scenarios sign in through the connection's own OAuth client
 
 
 async def _call(connection: ServerConnection, call: ToolCall) -> str | None:

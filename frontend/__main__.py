@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from prometheus_client import multiprocess
+from pydantic import SecretStr
 
 from frontend.app import create_app
 from frontend.errors import ConfigurationError
 from frontend.settings import FrontendSettings, load_settings
 from orchestrator.logs import configure_logging
+from orchestrator.telemetry.http import MULTIPROCESS_ENV, share_metrics_between_workers
 
 
 class _Server(BaseApplication):
@@ -40,15 +44,23 @@ def main() -> None:
             print(f"  - {problem}", file=sys.stderr)
         print("See .env.example and docs/configuration.md.", file=sys.stderr)
         raise SystemExit(2) from None
+    if settings.frontend_workers > 1 and settings.metrics_enabled:
+        share_metrics_between_workers("frontend")
     configure_logging(settings.log_level, json_lines=settings.production)
     if settings.frontend_secret_key is None:
         # Every worker must share one key (CSRF tokens are signed with it), so pick it here, before they fork.
-        settings = settings.model_copy(update={"frontend_secret_key": secrets.token_urlsafe(32)})
+        settings = settings.model_copy(update={"frontend_secret_key": SecretStr(secrets.token_urlsafe(32))})
     _Server(create_app(settings), _gunicorn_options(settings)).run()
+
+
+def _worker_exited(_server: Any, worker: Any) -> None:
+    if os.environ.get(MULTIPROCESS_ENV):
+        multiprocess.mark_process_dead(worker.pid)  # pyright: ignore[reportUnknownMemberType] - untyped
 
 
 def _gunicorn_options(settings: FrontendSettings) -> dict[str, Any]:
     return {
+        "child_exit": _worker_exited,
         "bind": f"{settings.frontend_host}:{settings.frontend_port}",
         "workers": settings.frontend_workers,
         "worker_class": "gthread",

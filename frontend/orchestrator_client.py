@@ -9,6 +9,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from frontend.errors import OrchestratorRefused, OrchestratorUnavailable
+from orchestrator.telemetry.tracing import inject_trace_context
 
 # Streams carry keepalive comments every 15 s; a JSON-mode turn can take minutes.
 _PROXY_TIMEOUT = httpx.Timeout(connect=5.0, read=600.0, write=30.0, pool=10.0)
@@ -32,7 +33,12 @@ class OrchestratorClient:
     """One connection pool to the orchestrator, shared by the frontend's threads (``httpx.Client`` is thread-safe)."""
 
     def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout_seconds, follow_redirects=False)
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout_seconds,
+            follow_redirects=False,
+            event_hooks={"request": [_add_trace_context]},
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -89,6 +95,11 @@ class OrchestratorClient:
             return self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise OrchestratorUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+
+
+def _add_trace_context(request: httpx.Request) -> None:
+    """The orchestrator's spans join the trace of the request being served (a no-op without tracing)."""
+    inject_trace_context(request.headers)
 
 
 def stream_body(response: httpx.Response) -> Iterator[bytes]:

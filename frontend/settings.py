@@ -52,6 +52,12 @@ class FrontendSettings(BaseSettings):
     jwt_secret_key: SecretStr | None = Field(default=None, validate_default=True)
     jwt_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
 
+    # --- telemetry ---
+    metrics_enabled: bool = True
+    otel_enabled: bool = False
+    otel_exporter_otlp_endpoint: str = "http://localhost:4318"
+    frontend_otel_service_name: str = Field(default="mcp-assistant-frontend", min_length=1)
+
     # --- sessions ---
     redis_url: str | None = None
     session_lifetime_hours: int = Field(default=168, ge=1, le=24 * 90)
@@ -73,7 +79,12 @@ class FrontendSettings(BaseSettings):
     local_signin: bool | None = Field(default=None, validate_default=True)
 
     _urls = field_validator(
-        "orchestrator_url", "google_discovery_url", "github_authorize_url", "github_token_url", "github_api_url"
+        "otel_exporter_otlp_endpoint",
+        "orchestrator_url",
+        "google_discovery_url",
+        "github_authorize_url",
+        "github_token_url",
+        "github_api_url",
     )(_http_url)
 
     @field_validator("public_url", "oidc_discovery_url")

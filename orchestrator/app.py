@@ -8,6 +8,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import (  # pyright: ignore[reportMissingTypeStubs]
+    SQLAlchemyInstrumentor,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator import __version__
@@ -18,14 +23,19 @@ from orchestrator.api import (
     health,
     interactions,
     me,
+    memories,
+    monitoring,
     servers,
     tool_approvals,
+    usage,
 )
 from orchestrator.errors import (
     AuthenticationFailed,
     ConfigurationError,
     Conflict,
+    EmbeddingUnavailable,
     InvalidInput,
+    MemoryDisabled,
     ModelError,
     ModelNotConfigured,
     NotFound,
@@ -35,9 +45,13 @@ from orchestrator.errors import (
     ServerAuthorizationRequired,
     ServerUnavailable,
     ToolError,
+    VectorStoreUnavailable,
 )
 from orchestrator.lifespan import lifespan
+from orchestrator.ratelimit import install_rate_limits
 from orchestrator.settings import Settings, get_settings
+from orchestrator.telemetry.http import HttpMetricsMiddleware
+from orchestrator.telemetry.tracing import setup_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +67,9 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
     (ServerAuthorizationRequired, 403, "authorization_required"),
     (ServerAuthorizationFailed, 502, "authorization_failed"),
     (ServerUnavailable, 503, "server_unavailable"),
+    (EmbeddingUnavailable, 503, "embeddings_unavailable"),
+    (MemoryDisabled, 503, "memory_disabled"),
+    (VectorStoreUnavailable, 503, "vector_store_unavailable"),
     (ToolError, 502, "server_error"),
 ]
 
@@ -121,4 +138,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interactions.router)
     app.include_router(tool_approvals.router)
     app.include_router(conversations.router)
+    app.include_router(memories.router)
+    app.include_router(usage.router)
+    app.include_router(monitoring.router)
+    install_rate_limits(app, settings)
+    if settings.metrics_enabled:
+        app.include_router(monitoring.metrics_router)
+        # Added last, so outermost: requests refused by the rate limits are counted too.
+        app.add_middleware(HttpMetricsMiddleware, skip=lambda path: path == "/metrics")
+    if settings.otel_enabled:
+        _trace(app, settings)
     return app
+
+
+def _trace(app: FastAPI, settings: Settings) -> None:
+    """One trace per request: the request's span, and beneath it the turn, model, tool, database and Redis spans."""
+    setup_tracing(settings.otel_service_name, settings.otel_exporter_otlp_endpoint, environment=settings.environment)
+    # Database and Redis clients are instrumented process-wide, before the lifespan creates them.
+    # The SQLAlchemy instrumentation declares support up to 2.0 only; it hooks engine events, which 2.1 keeps.
+    for instrumentor in (SQLAlchemyInstrumentor(), RedisInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(skip_dep_check=True)  # pyright: ignore[reportUnknownMemberType] - untyped
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/health/.*,/metrics")

@@ -42,6 +42,10 @@ class ServerNotFound(NotFound):
     kind = "MCP server"
 
 
+class MemoryNotFound(NotFound):
+    kind = "memory"
+
+
 class ToolChangeNotFound(NotFound):
     """No changed definition of this tool awaits an admin's approval."""
 
@@ -228,3 +232,27 @@ class AuthorizationRequestNotFound(NotFound):
     """No sign-in to an MCP server is waiting under this ``state`` for this user (unknown, expired or finished)."""
 
     kind = "sign-in request"
+
+
+# --- embeddings and vector memory ----------------------------------------------------------------------------------
+
+
+class EmbeddingUnavailable(OrchestratorError):
+    """Texts could not be embedded: the local model is missing or failed, or the embeddings endpoint kept failing."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"embeddings are unavailable: {reason}")
+
+
+class MemoryDisabled(OrchestratorError):
+    def __init__(self) -> None:
+        super().__init__("long-term memory is turned off on this server (MEMORY_ENABLED=false)")
+
+
+class VectorStoreUnavailable(OrchestratorError):
+    """The vector store (embedded or a Qdrant server) did not answer or refused the operation."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the vector store is unavailable: {reason}")

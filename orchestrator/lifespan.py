@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from orchestrator.auth import Authenticator, KnownUsers
+from orchestrator.cluster.bus import LocalBus, MessageBus, RedisBus
+from orchestrator.cluster.redis import create_redis, describe_redis
+from orchestrator.cluster.servers import ServerSync
+from orchestrator.cluster.stops import TurnStops
+from orchestrator.discovery.watcher import kubernetes_discovery
 from orchestrator.llm.openai_model import OpenAIChatModel
 from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
 from orchestrator.loop.active import ActiveTurns
 from orchestrator.loop.runner import LoopLimits, TurnRunner
+from orchestrator.loop.usage import TokenMeter
 from orchestrator.mcp.oauth.cipher import TokenCipher, development_key
 from orchestrator.mcp.oauth.flow import ClientIdentity
 from orchestrator.mcp.oauth.grants import GrantVault
@@ -28,9 +35,15 @@ from orchestrator.mcp.pinning import ToolApprovals
 from orchestrator.mcp.registry import McpRegistry
 from orchestrator.mcp.sources import configured_servers
 from orchestrator.memory.db import open_database, redact_url
+from orchestrator.memory.memories import Memories
 from orchestrator.memory.migrate import upgrade_database
 from orchestrator.memory.store import SqlStore
+from orchestrator.retrieval import open_retrieval, tools_kept_warm
 from orchestrator.settings import Settings
+from orchestrator.telemetry.dbpool import watch_pool
+from orchestrator.telemetry.metrics import MCP_SERVER_UP
+from orchestrator.telemetry.model import TracedChatModel
+from orchestrator.telemetry.tools import ToolCallTelemetry
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +58,18 @@ class AppState:
     model: ChatModel
     runner: TurnRunner
     auth: Authenticator
+    bus: MessageBus
+    server_sync: ServerSync
+    stops: TurnStops
+    meter: TokenMeter
+    turns: ActiveTurns
     redis: Redis | None = None
-    turns: ActiveTurns = field(default_factory=ActiveTurns)
+    """The shared Redis client (``REDIS_URL``), for anything that needs Redis; ``None`` without one."""
+    memories: Memories | None = None
     known_users: KnownUsers = field(default_factory=KnownUsers)
     started_at: float = field(default_factory=time.monotonic)
 
 
-REDIS_TIMEOUT_SECONDS = 5.0
 CALLBACK_PATH = "/api/oauth/callback"
 CLIENT_METADATA_PATH = "/oauth/client-metadata.json"
 
@@ -105,35 +123,50 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
     logger.info("migrating database %s", redact_url(database_url))
     await upgrade_database(database_url)
     async with AsyncExitStack() as stack:
+        redis = _open_redis(settings)
+        if redis is not None:
+            stack.push_async_callback(redis.aclose)
+        bus = await stack.enter_async_context(
+            RedisBus(redis, settings.redis_key_prefix) if redis is not None else LocalBus()
+        )
         database = open_database(
             database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow
         )
         stack.push_async_callback(database.dispose)
+        watch_pool(database)
         store = SqlStore(database)
-        redis: Redis | None = None
-        if settings.redis_url:
-            redis = Redis.from_url(  # pyright: ignore[reportUnknownMemberType] - redis-py leaves **kwargs untyped
-                settings.redis_url,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            )
-            stack.push_async_callback(redis.aclose)
+        server_sync = ServerSync(bus, store, settings)
         servers = configured_servers(settings, await store.list_registrations())
         approvals = ToolApprovals(store) if settings.mcp_tool_approval == "pin" else None
+        retrieval = await stack.enter_async_context(open_retrieval(settings))
         sign_ins, refresher = open_sign_ins(settings, store, redis)
         await stack.enter_async_context(sign_ins)
+        gauges = _ServerGauges()
         registry = await stack.enter_async_context(
             McpRegistry(
                 servers,
                 tool_result_max_chars=settings.tool_result_max_chars,
                 approvals=approvals,
+                on_change=_both(gauges.update, retrieval.watch_tools()),
+                on_tools_changed=server_sync.tools_changed,
+                observer=ToolCallTelemetry(record_content=settings.otel_record_content),
                 sign_ins=sign_ins,
                 refresher=refresher,
                 user_idle_seconds=settings.mcp_user_connection_idle_seconds,
             )
         )
-        model = build_model(settings)
+        gauges.registry = registry
+        gauges.update()
+        server_sync.attach(registry)
+        background = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(background.cancel_scope.cancel)  # runs first on exit: the group then has nothing to wait for
+        await background.start(server_sync.run)
+        await stack.enter_async_context(tools_kept_warm(retrieval.selector, registry.tools))
+        if settings.mcp_kubernetes_discovery:
+            await stack.enter_async_context(kubernetes_discovery(settings, registry))
+        model = TracedChatModel(build_model(settings), record_content=settings.otel_record_content)
         stack.push_async_callback(model.aclose)
+        meter = TokenMeter(store, settings.daily_token_quota_for)
         runner = TurnRunner(
             model,
             registry,
@@ -146,6 +179,9 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 system_prompt=settings.system_prompt or None,
                 interaction_timeout_seconds=settings.interaction_timeout_seconds,
             ),
+            meter=meter,
+            selector=retrieval.selector,
+            memory=retrieval.recall,
         )
         auth = Authenticator(
             settings.jwt_secret_key.get_secret_value() if settings.jwt_secret_key else None,
@@ -156,7 +192,22 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 "listening on %s without JWT_SECRET_KEY: every client that can reach it acts as the local admin",
                 settings.host,
             )
-        state = AppState(settings, store, registry, model, runner, auth, redis=redis)
+        turns = ActiveTurns()
+        state = AppState(
+            settings,
+            store,
+            registry,
+            model,
+            runner,
+            auth,
+            bus=bus,
+            server_sync=server_sync,
+            stops=TurnStops(bus, turns),
+            meter=meter,
+            turns=turns,
+            redis=redis,
+            memories=retrieval.memories,
+        )
         logger.info(
             "orchestrator ready: %d MCP server(s), model %s",
             len(servers),
@@ -166,6 +217,44 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             yield state
         finally:
             state.turns.cancel_all()
+
+
+def _open_redis(settings: Settings) -> Redis | None:
+    if settings.redis_url is None:
+        logger.info("no REDIS_URL: rate limits and messages between replicas stay in this process")
+        return None
+    logger.info("Redis at %s", describe_redis(settings.redis_url))
+    return create_redis(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    """One registry observer that tells two."""
+
+    def changed() -> None:
+        first()
+        second()
+
+    return changed
+
+
+class _ServerGauges:
+    """Keeps ``mcp_server_up`` in step with the registry."""
+
+    def __init__(self) -> None:
+        self.registry: McpRegistry | None = None
+        self._known: set[str] = set()
+
+    def update(self) -> None:
+        if self.registry is None:
+            return
+        servers = self.registry.servers()
+        for info in servers:
+            MCP_SERVER_UP.labels(info.id).set(1 if info.status == "healthy" else 0)
+        current = {info.id for info in servers}
+        for gone in self._known - current:
+            MCP_SERVER_UP.labels(gone).set(0)
+            MCP_SERVER_UP.remove(gone)
+        self._known = current
 
 
 def lifespan(settings: Settings):

@@ -11,6 +11,13 @@ from sqlalchemy.engine import make_url
 
 from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, echo
 from tests.orchestrator.memory.support import Backend, Databases, connect_to_postgres
+from tests.support.redis import SHARED_REDIS_URL, delete_prefixed, unique_prefix
+
+# Services started by the tests (in this process or as child processes) share one client address and often one
+# user, and some tests poll: generous rate limits keep them apart from the limiter, which runs all the same.
+# tests/orchestrator/test_ratelimit.py sets its own limits.
+os.environ.setdefault("RATE_LIMIT_PER_MINUTE", "1000000")
+os.environ.setdefault("RATE_LIMIT_PER_HOUR", "100000000")
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +49,14 @@ async def databases(
         await databases.drop_all()
         if admin is not None:
             await admin.dispose()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncGenerator[str]:
+    """A key prefix of the test's own on the shared Redis; its keys are deleted afterwards (never a flush)."""
+    prefix = unique_prefix()
+    yield prefix
+    await delete_prefixed(SHARED_REDIS_URL, prefix)
 
 
 def _postgres_reachable() -> bool:

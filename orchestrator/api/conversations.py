@@ -120,14 +120,16 @@ async def delete_conversation(state: State, caller: CurrentCaller, conversation_
     await state.store.get_conversation(caller.user.id, conversation_id)
     if state.turns.running(caller.user.id, conversation_id):
         raise TurnInProgress(conversation_id)
+    if state.memories is not None:  # first: if that fails, the conversation is still there to delete again
+        await state.memories.forget_conversation(caller.user.id, conversation_id)
     await state.store.delete_conversation(caller.user.id, conversation_id)
 
 
 @router.post("/{conversation_id}/stop", status_code=status.HTTP_202_ACCEPTED, responses=_errors)
 async def stop_turn(state: State, caller: CurrentCaller, conversation_id: ConversationId) -> dict[str, bool]:
-    """Stop the running reply: the model stream and in-flight tool calls are cancelled."""
+    """Stop the running reply: the model stream and in-flight tool calls are cancelled, on whichever replica."""
     await state.store.get_conversation(caller.user.id, conversation_id)
-    return {"stopped": state.turns.stop(caller.user.id, conversation_id)}
+    return {"stopped": await state.stops.stop(caller.user.id, conversation_id)}
 
 
 @router.post(

@@ -11,6 +11,7 @@ import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from orchestrator.cluster.redis import redis_status
 from orchestrator.deps import State
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -77,14 +78,28 @@ async def detailed(state: State) -> JSONResponse:
         for server in state.registry.servers()
     ]
     healthy = sum(1 for server in servers if server["status"] == "healthy")
-    degraded = database["status"] != "up" or not state.model.configured or healthy < len(servers)
+    redis = await redis_status(state.redis, timeout_seconds=settings.redis_timeout_seconds)
+    degraded = (
+        database["status"] != "up" or not state.model.configured or healthy < len(servers) or redis["status"] == "down"
+    )
     body = {
         "status": "unavailable" if database["status"] != "up" else ("degraded" if degraded else "ok"),
         "environment": settings.environment,
         "uptime_seconds": round(time.monotonic() - state.started_at, 1),
         "database": database,
+        "redis": redis,
         "model": model,
         "mcp_servers": servers,
+        "memory": {
+            "status": "on" if state.memories is not None else "off",
+            "store": "qdrant server" if settings.vector_db_url else "embedded",
+            "embeddings": settings.resolved_embeddings_provider,
+        },
+        "tool_retrieval": {
+            "status": "on" if settings.tool_retrieval_enabled else "off",
+            "top_k": settings.tool_retrieval_top_k,
+            "min_tools": settings.tool_retrieval_min_tools,
+        },
         "active_turns": len(state.turns),
     }
     return JSONResponse(body, status_code=200 if database["status"] == "up" else 503)

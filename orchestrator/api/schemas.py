@@ -111,6 +111,21 @@ class ReplyOut(BaseModel):
     tool_iterations: int
 
 
+class MemoryCreate(Strict):
+    text: Annotated[CleanText, Field(min_length=1, max_length=2_000)]
+
+
+class MemoryOut(BaseModel):
+    id: str
+    text: str
+    source: Literal["message", "saved"] = Field(
+        description="message: taken from something the user wrote in a chat; saved: saved through this API"
+    )
+    created_at: datetime
+    conversation_id: str | None = None
+    score: float | None = Field(default=None, description="similarity to the search text (searches only)")
+
+
 class ServerCreate(Strict):
     id: Annotated[str, Field(pattern=SERVER_ID_PATTERN)]
     url: Annotated[CleanText, Field(max_length=2048, pattern=r"^https?://")]

@@ -83,6 +83,7 @@ async def add_server(body: ServerCreate, state: State, admin: Admin) -> ServerOu
     except Conflict:
         await state.store.remove_registration(body.id)
         raise
+    state.server_sync.announce("registrations", body.id)
     logger.info("server %s added by %s", body.id, admin.user.id)
     return _server_out(info)
 
@@ -95,4 +96,5 @@ async def remove_server(state: State, admin: Admin, server_id: Annotated[str, Pa
         raise Conflict(f"server {server_id!r} comes from the {info.source} settings; change it there")
     await state.registry.remove(server_id)
     await state.store.remove_registration(server_id)
+    state.server_sync.announce("registrations", server_id)
     logger.info("server %s removed by %s", server_id, admin.user.id)

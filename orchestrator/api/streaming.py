@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from orchestrator.loop.events import TurnEvent, event_payload
+from orchestrator.telemetry.metrics import ACTIVE_STREAMS
 
 Producer = Callable[[MemoryObjectSendStream[TurnEvent]], Awaitable[None]]
 
@@ -44,9 +45,11 @@ class EventStreamResponse(Response):
         self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ACTIVE_STREAMS.inc()
         try:
             await self._stream(receive, send)
         finally:
+            ACTIVE_STREAMS.dec()
             # Runs even when the client is gone before the first byte, so nothing the producer owns leaks.
             if self._on_close is not None:
                 self._on_close()

@@ -62,6 +62,7 @@ async def approve_tool_change(
     approval = await state.registry.approve_tool(
         server_id, tool, by=admin.user.id, seen_hash=body.definition_hash if body is not None else None
     )
+    state.server_sync.announce("approvals", server_id)
     return ToolApprovalOut(
         server_id=approval.server_id,
         tool=approval.tool,

@@ -26,6 +26,7 @@ import httpx2
 import openai
 
 from orchestrator.errors import ModelRequestRejected, ModelStreamInterrupted, ModelUnavailable
+from orchestrator.llm.tools import ToolDefinitions, encode_json
 from orchestrator.llm.types import (
     ChatMessage,
     ModelEvent,
@@ -182,13 +183,17 @@ class OpenAIChatModel:
             ModelRequestRejected: the endpoint refused the request (4xx other than 408, 409 and 429).
             ModelStreamInterrupted: the stream broke, or ended without a finish reason, after output had started.
         """
-        body = dict(self._defaults)
-        body["messages"] = messages
-        if tools:
-            body["tools"] = tools
+        fields = dict(self._defaults)
+        fields["messages"] = messages
         limit = max_tokens if max_tokens is not None else self._default_max_tokens
         if limit is not None:
-            body[self._max_tokens_field] = limit
+            fields[self._max_tokens_field] = limit
+        body: Mapping[str, Any] | bytes = fields
+        if isinstance(tools, ToolDefinitions) and tools:
+            # The tools were encoded once, when the tool set changed: splice them in instead of encoding them again.
+            body = encode_json(fields)[:-1] + b',"tools":' + tools.json() + b"}"
+        elif tools:
+            fields["tools"] = tools
 
         attempt = 0
         while True:
@@ -228,12 +233,13 @@ class OpenAIChatModel:
         backoff = _INITIAL_BACKOFF_SECONDS * 2 ** (attempt - 1) * (0.75 + random.random() / 4)
         return min(backoff, self._retry_max_wait)
 
-    async def _attempt(self, body: Mapping[str, Any]) -> AsyncGenerator[ModelEvent]:
+    async def _attempt(self, body: Mapping[str, Any] | bytes) -> AsyncGenerator[ModelEvent]:
         """One request and its stream, with failures sorted into retryable (``_Transient``) or not."""
         try:
             stream = await self._client.post(
                 "/chat/completions",
-                body=body,
+                body=None if isinstance(body, bytes) else body,
+                content=body if isinstance(body, bytes) else None,
                 cast_to=object,
                 stream=True,
                 stream_cls=openai.AsyncStream[object],

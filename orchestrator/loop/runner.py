@@ -24,7 +24,6 @@ from orchestrator.errors import (
     ToolArgumentsInvalid,
     ToolError,
 )
-from orchestrator.llm.tools import tool_definitions
 from orchestrator.llm.types import ChatModel, ModelToolCall, StepCompleted, TextDelta, Usage
 from orchestrator.loop.events import (
     MessageEnd,
@@ -40,8 +39,14 @@ from orchestrator.loop.events import (
 from orchestrator.loop.history import build_history, tool_call_message
 from orchestrator.loop.interactions import PendingInteractions
 from orchestrator.loop.server_requests import TurnServerRequests
+from orchestrator.loop.usage import TokenMeter
 from orchestrator.mcp.types import ToolOutput, ToolSource, ToolSpec
+from orchestrator.memory.recall import MemoryRecall
 from orchestrator.memory.types import ConversationStore, MessageRecord, NewMessage, ToolCallRecord, UserIdentity
+from orchestrator.telemetry.metrics import TOKEN_QUOTA_EXCEEDED
+from orchestrator.telemetry.tracing import turn_span
+from orchestrator.tools.catalogue import ToolIndex
+from orchestrator.tools.selection import SelectionPolicy, ToolSelector, TurnTools
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -49,6 +54,8 @@ _T = TypeVar("_T")
 Emit = Callable[[TurnEvent], Awaitable[None]]
 
 TITLE_MAX_CHARS = 80
+_ALL_TOOLS = ToolSelector(ToolIndex(None), SelectionPolicy(enabled=False))
+"""Every tool on every step: the selector of a runner given none."""
 # Writes during a Stop run shielded from cancellation, but never wait on a stuck database for longer than this.
 PERSIST_TIMEOUT_SECONDS = 10.0
 
@@ -73,12 +80,23 @@ class TurnRunner:
         store: ConversationStore,
         limits: LoopLimits,
         interactions: PendingInteractions | None = None,
+        *,
+        meter: TokenMeter | None = None,
+        selector: ToolSelector | None = None,
+        memory: MemoryRecall | None = None,
     ) -> None:
+        """Args:
+        selector: picks each step's tools (default: every tool, every step).
+        memory: recalls the user's memories for each turn and remembers their messages (default: none).
+        """
         self._model = model
         self._tools = tools
         self._store = store
         self._limits = limits
         self.interactions = interactions or PendingInteractions()
+        self._meter = meter
+        self._selector = selector or _ALL_TOOLS
+        self._memory = memory
 
     async def start(self, user: UserIdentity, conversation_id: str, content: str) -> StartedTurn:
         """Store ``content`` as the user's message; the reply is produced by ``run``.
@@ -99,7 +117,10 @@ class TurnRunner:
 
     async def run(self, started: StartedTurn, emit: Emit) -> MessageEnd:
         """Run the loop to a reply for a started turn, emitting events as it goes, and return how it ended."""
-        return await _Turn(self._model, self._tools, self._store, self._limits, started, emit, self.interactions).run()
+        turn_tools = self._selector.for_turn(started.history, started.user_message)
+        turn = _Turn(self._model, self._tools, self._store, self._limits, started, emit, self.interactions, self._meter)
+        with turn_span(started.conversation_id):
+            return await turn.run(turn_tools, self._memory)
 
 
 @dataclass(slots=True)
@@ -124,8 +145,12 @@ class _Turn:
         started: StartedTurn,
         emit: Emit,
         interactions: PendingInteractions,
+        meter: TokenMeter | None = None,
     ) -> None:
         self.model = model
+        self.meter = meter
+        self.quota_left: int | None = None  # tokens the user may still spend, as of the turn's start
+        self.unrecorded = Usage()
         self.interactions = interactions
         self.tools = tools
         self.store = store
@@ -139,15 +164,24 @@ class _Turn:
         self.iterations = 0
         self.step_text: list[str] = []
         self.began = time.monotonic()
+        self.turn_tools: TurnTools = _ALL_TOOLS.for_turn((), started.user_message)
+        self.specs: Sequence[ToolSpec] = ()
 
-    async def run(self) -> MessageEnd:
+    async def run(self, turn_tools: TurnTools, memory: MemoryRecall | None) -> MessageEnd:
         history, user_message = self.started.history, self.started.user_message
         messages: list[dict[str, Any]] = []
         if self.limits.system_prompt:
             messages.append({"role": "system", "content": self.limits.system_prompt})
         messages.extend(build_history([*history, user_message], max_chars=self.limits.history_max_chars))
         await self.emit(MessageStart(self.conversation_id, user_message.id, self.model.model_name))
+        self.turn_tools = turn_tools
         try:
+            if self.meter is not None:
+                self.quota_left = await self.meter.remaining_today(self.user.id)
+            if memory is not None:
+                note = await memory.prepare(self.user.id, self.conversation_id, user_message.content)
+                if note is not None:  # just before the new message: the earlier ones stay a cacheable prefix
+                    messages.insert(len(messages) - 1, {"role": "system", "content": note})
             return await self._loop(messages)
         except ModelStreamInterrupted as exc:
             return await self._finish("".join(self.step_text), "incomplete", reason=exc.reason, code="stream_cut")
@@ -159,14 +193,25 @@ class _Turn:
                 reason = "stopped before the reply finished"
                 record: MessageRecord | None = None
                 with anyio.CancelScope(shield=True):
+                    await self._record_usage()
                     record = await self._store_reply("".join(self.step_text), "incomplete", reason)
                 self.started.end = self._end(record, "".join(self.step_text), "incomplete", reason)
             raise
 
     async def _loop(self, messages: list[dict[str, Any]]) -> MessageEnd:
         while True:
-            specs = await self.tools.tools_for(self.user.id)
-            step = await self._model_step(messages, tool_definitions(specs))
+            if self.quota_left is not None and self.prompt_tokens + self.completion_tokens >= self.quota_left:
+                TOKEN_QUOTA_EXCEEDED.inc()
+                quota = self.meter.quota(self.user.id) if self.meter is not None else None
+                return await self._finish(
+                    "",
+                    "incomplete",
+                    reason=f"you have used your daily token quota ({quota} tokens); it renews at 00:00 UTC",
+                    code="token_quota_exceeded",
+                )
+            specs = self.specs = await self.tools.tools_for(self.user.id)
+            offered = await self.turn_tools.offer(specs)
+            step = await self._model_step(messages, offered.definitions)
             if not step.tool_calls:
                 status: TurnStatus = "incomplete" if step.finish_reason == "length" else "complete"
                 reason = "the reply reached the maximum length" if status == "incomplete" else None
@@ -204,11 +249,27 @@ class _Turn:
         if completed is None:
             raise ModelStreamInterrupted("the model ended its reply without finishing it")
         self.count_usage(completed.usage)
+        await self._record_usage()
         return completed
 
     def count_usage(self, usage: Usage) -> None:
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
+        self.unrecorded = Usage(
+            self.unrecorded.prompt_tokens + usage.prompt_tokens,
+            self.unrecorded.completion_tokens + usage.completion_tokens,
+        )
+
+    async def _record_usage(self) -> None:
+        """Add the tokens counted since the last call to the user's accounts (model steps and sampling alike)."""
+        usage, self.unrecorded = self.unrecorded, Usage()
+        if self.meter is None or usage.total_tokens == 0:
+            return
+        await _shielded(
+            self.meter.record(
+                self.user.id, self.conversation_id, self.model.model_name, usage.prompt_tokens, usage.completion_tokens
+            )
+        )
 
     async def _run_tool_step(
         self, messages: list[dict[str, Any]], step: StepCompleted, by_name: Mapping[str, ToolSpec]
@@ -271,9 +332,12 @@ class _Turn:
 
         requests = TurnServerRequests(self, call.id, self.interactions, self.limits.interaction_timeout_seconds)
         try:
-            output = await self.tools.call_tool(
-                call.name, _parse_arguments(call), user_id=self.user.id, on_progress=on_progress, requests=requests
-            )
+            if self.turn_tools.handles(call.name):
+                output = await self.turn_tools.call(call.name, _parse_arguments(call), self.specs)
+            else:
+                output = await self.tools.call_tool(
+                    call.name, _parse_arguments(call), user_id=self.user.id, on_progress=on_progress, requests=requests
+                )
         except ToolError as exc:
             output = ToolOutput(text=f"Error: {exc}", is_error=True)
         except anyio.get_cancelled_exc_class():
@@ -346,6 +410,7 @@ class _Turn:
     async def _finish(
         self, content: str, status: TurnStatus, *, reason: str | None, code: str | None = None
     ) -> MessageEnd:
+        await self._record_usage()
         record = await self._store_reply(content, status, reason)
         end = self.started.end = self._end(record, content, status, reason)
         if code is not None and reason is not None:

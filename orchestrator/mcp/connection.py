@@ -160,6 +160,8 @@ class ServerConnection:
             forces the ``initialize`` handshake.
         auth: authenticates the HTTP requests to the server (an OAuth 2.1 client such as the SDK's
             ``OAuthClientProvider``, for a protected server).
+        on_tools_changed: called with the server id when listing again (on the server's notice, or on
+            :meth:`request_refresh`) found different tools.
     """
 
     def __init__(
@@ -171,8 +173,10 @@ class ServerConnection:
         on_change: Callable[[], None] | None = None,
         protocol_mode: ConnectMode = "auto",
         auth: httpx2.Auth | None = None,
+        on_tools_changed: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
+        self._on_tools_changed = on_tools_changed
         self._backoff = Backoff(backoff_initial, backoff_max)
         self._stable_after = backoff_max
         self._on_change = on_change
@@ -268,6 +272,12 @@ class ServerConnection:
         self._settled.set()
         self._stopped.set()
         self._notify()
+
+    def request_refresh(self) -> None:
+        """List the server's tools, resources and prompts again (another replica saw them change)."""
+        live = self._live
+        if live is not None and live.client is not None:
+            live.relist_wanted.set()
 
     def stop(self) -> None:
         """Ask :meth:`run` to close the connection and return; see :meth:`wait_stopped`."""
@@ -517,6 +527,7 @@ class ServerConnection:
         while True:
             await live.relist_wanted.wait()
             live.relist_wanted = anyio.Event()
+            before = self._tools
             try:
                 await self._refresh_tools(client)
                 await self._refresh_catalog(client)
@@ -524,6 +535,11 @@ class ServerConnection:
                 self._lose(live, exc)
                 return
             self._notify()
+            if self._tools != before and self._on_tools_changed is not None:
+                try:
+                    self._on_tools_changed(self.id)
+                except Exception:  # boundary: a faulty observer must not take the connection down
+                    logger.exception("on_tools_changed callback failed for MCP server %s", self.id)
 
     async def _listen_for_changes(
         self, client: Client, live: _Live, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
 from mcp_types import (
     AudioContent,
     BlobResourceContents,
@@ -28,6 +31,19 @@ def attachment_block(server_id: str, uri: str, result: ReadResourceResult, *, ma
     """A resource attached to a user's message, delimited so the model can tell it from what the user wrote."""
     text = resource_text(result, max_chars=max_chars)
     return f'<attached-resource server="{server_id}" uri="{uri}">\n{text}\n</attached-resource>'
+
+
+_ATTACHMENT_START: Final = re.compile(r'^<attached-resource server="', re.MULTILINE)
+
+
+def without_attachments(message: str) -> str:
+    """What the user wrote in ``message``: the text before the first block added by ``attachment_block``.
+
+    Attachments always follow the user's text, so everything from the first one on is dropped; a resource's own
+    text can therefore never pass for the user's, whatever tags it contains.
+    """
+    match = _ATTACHMENT_START.search(message)
+    return (message[: match.start()] if match else message).strip()
 
 
 def prompt_messages(result: GetPromptResult) -> list[tuple[str, str]]:

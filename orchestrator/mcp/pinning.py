@@ -141,6 +141,13 @@ class ToolApprovals:
             with anyio.move_on_after(_FLUSH_SECONDS, shield=True):
                 await self._record_first_uses()
 
+    async def reload(self) -> None:
+        """Read the stored approvals again: another replica approved a changed definition."""
+        for approval in await self._store.list_tool_approvals():
+            key = (approval.server_id, approval.tool)
+            if key not in self._unrecorded:
+                self._approved[key] = approval
+
     def stop(self) -> None:
         """Ask :meth:`run` to write what is left and return."""
         self._stopping = True

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Protocol, Self
 
 import anyio
 from anyio.abc import TaskGroup
-from mcp_types import GetPromptResult, ReadResourceResult
+from mcp_types import CallToolResult, GetPromptResult, ReadResourceResult
 
 from orchestrator.errors import (
     ConfigurationError,
@@ -45,6 +45,21 @@ from orchestrator.memory.types import ToolApproval
 
 logger = logging.getLogger(__name__)
 
+
+class ObservedCall(Protocol):
+    def finished(self, *, is_error: bool) -> None:
+        """The server answered; ``is_error``: with a tool error."""
+        ...
+
+
+class ToolCallObserver(Protocol):
+    """Watches tool calls (metrics, traces): the call runs inside ``tool_call``; an exception is a failure."""
+
+    def tool_call(
+        self, server_id: str, tool: str, arguments: Mapping[str, Any]
+    ) -> AbstractContextManager[ObservedCall]: ...
+
+
 _STOP_TIMEOUT: Final = 10.0
 """Seconds to wait for a removed server's connection to close (a stdio server gets a few to exit)."""
 
@@ -63,6 +78,8 @@ class McpRegistry:
         on_change: called (synchronously) whenever a server's status or the set of tools changes.
         approvals: the approved tool definitions; a tool whose definition differs is withheld from :meth:`tools`
             and refused by :meth:`call_tool` (see ``orchestrator.mcp.pinning``). ``None``: no pinning.
+        on_tools_changed: called with a server's id when listing its tools again found them changed.
+        observer: told about every tool call (telemetry); see :class:`ToolCallObserver`.
         sign_ins: signs users in to protected servers (``orchestrator.mcp.protected``); ``None``: such servers are
             listed, but nobody can use them.
         refresher: the users' tokens for their own connections to protected servers.
@@ -78,11 +95,15 @@ class McpRegistry:
         backoff_max: float = 30.0,
         on_change: Callable[[], None] | None = None,
         approvals: ToolApprovals | None = None,
+        on_tools_changed: Callable[[str], None] | None = None,
+        observer: ToolCallObserver | None = None,
         sign_ins: SignIns | None = None,
         refresher: TokenRefresher | None = None,
         user_idle_seconds: float = 900.0,
     ) -> None:
         self._initial = list(configs)
+        self._on_tools_changed = on_tools_changed
+        self._observer = observer
         self._max_chars = tool_result_max_chars
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -192,20 +213,27 @@ class McpRegistry:
         if entry is not None:
             connection, tool = entry
             server_id = connection.id
-            result = await connection.call_tool(
-                tool, arguments, user_id=user_id, on_progress=on_progress, requests=requests
-            )
+
+            def call() -> Awaitable[CallToolResult]:
+                return connection.call_tool(
+                    tool, arguments, user_id=user_id, on_progress=on_progress, requests=requests
+                )
         else:
             assert protected is not None
             server_id, tool = protected
-            result = await self._protected.call(
-                self._connection(server_id).config,
-                tool,
-                arguments,
-                user_id=user_id,
-                on_progress=on_progress,
-                requests=requests,
-            )
+            config = self._connection(server_id).config
+
+            def call() -> Awaitable[CallToolResult]:
+                return self._protected.call(
+                    config, tool, arguments, user_id=user_id, on_progress=on_progress, requests=requests
+                )
+
+        if self._observer is None:
+            result = await call()
+        else:
+            with self._observer.tool_call(server_id, tool, arguments) as observed:
+                result = await call()
+                observed.finished(is_error=bool(result.is_error))
         output = render_result(result, max_chars=self._max_chars)
         if output.hidden_characters_removed:
             logger.warning(
@@ -279,6 +307,18 @@ class McpRegistry:
             await connection.wait_stopped()
         if scope.cancelled_caught:
             logger.warning("MCP server %s did not close within %gs", server_id, _STOP_TIMEOUT)
+
+    def refresh(self, server_id: str) -> None:
+        """List a server's tools again (another replica saw them change); unknown or down servers are ignored."""
+        connection = self._connections.get(server_id)
+        if connection is not None:
+            connection.request_refresh()
+
+    async def reload_approvals(self) -> None:
+        """Read the approved tool definitions again (another replica approved a change) and review every tool."""
+        if self._approvals is not None:
+            await self._approvals.reload()
+            self._changed()
 
     @property
     def settled(self) -> bool:
@@ -372,6 +412,7 @@ class McpRegistry:
             backoff_initial=self._backoff_initial,
             backoff_max=self._backoff_max,
             on_change=self._changed,
+            on_tools_changed=self._on_tools_changed,
         )
         self._connections[config.id] = connection
         if config.oauth is not None and config.enabled:

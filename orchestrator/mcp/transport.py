@@ -16,10 +16,12 @@ from mcp.client._transport import ReadStream, TransportStreams  # listed in that
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.message import SessionMessage
 
 from orchestrator.mcp.stdio import MessageTooLarge, find_command, server_environment, stdio_transport
 from orchestrator.mcp.types import ServerConfig
+from orchestrator.telemetry.tracing import inject_trace_context
 
 _MIN_READ_TIMEOUT = 300.0
 """Seconds an HTTP response stream may stay silent; the SDK's default. Longer tool timeouts raise it."""
@@ -69,6 +71,7 @@ def _transport(config: ServerConfig, errlog: TextIO | None, auth: httpx2.Auth | 
             timeout=config.connect_timeout_seconds,
             sse_read_timeout=read_timeout,
             auth=auth,
+            httpx_client_factory=_traced_client,
         )
     return _streamable_http(config.url, dict(config.headers), config.connect_timeout_seconds, read_timeout, auth)
 
@@ -80,10 +83,26 @@ async def _streamable_http(
     # The SDK closes only HTTP clients it made itself; this one is ours, so it is closed here.
     timeout = httpx2.Timeout(connect_timeout, read=read_timeout)
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth) as http_client,
+        _traced_client(headers, timeout, auth) as http_client,
         streamable_http_client(url, http_client=http_client) as streams,
     ):
         yield streams
+
+
+def _traced_client(
+    headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: httpx2.Auth | None = None
+) -> httpx2.AsyncClient:
+    """An HTTP client whose requests carry the W3C trace context of the call that sends them.
+
+    The SDK sends each request in the context of the task that made it (the tool call), so its span is current.
+    """
+    client = create_mcp_http_client(headers, timeout, auth)
+    client.event_hooks["request"].append(_add_trace_context)
+    return client
+
+
+async def _add_trace_context(request: httpx2.Request) -> None:
+    inject_trace_context(request.headers)
 
 
 @asynccontextmanager

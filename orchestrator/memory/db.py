@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -18,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.util import greenlet_spawn
 
 from orchestrator.errors import ConfigurationError
@@ -182,6 +183,17 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
 # --- the store's database ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PoolStatus:
+    """Connections of the store's pools: kept open (``size``), in use, open beyond the size, most allowed."""
+
+    backend: Literal["sqlite", "postgresql"]
+    size: int
+    checked_out: int
+    overflow: int
+    capacity: int
+
+
 class Database(Protocol):
     """Runs the store's sync operations, each on a ``Connection`` of its own for its duration.
 
@@ -215,6 +227,8 @@ class Database(Protocol):
         """Close every connection; operations submitted before still finish."""
         ...
 
+    def pool_status(self) -> PoolStatus: ...
+
 
 def open_database(database_url: str, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False) -> Database:
     """The ``Database`` for ``database_url``; ``dispose`` it when done.
@@ -228,15 +242,17 @@ def open_database(database_url: str, *, pool_size: int = 5, max_overflow: int = 
     url = parse_database_url(database_url)
     if url.drivername == SQLITE_DRIVER:
         return SqliteDatabase(url.set(drivername=SQLITE_SYNC_DRIVER), echo=echo)
+    relaxed_size = max(1, pool_size // 2)
     return PostgresDatabase(
         create_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, echo=echo),
         relaxed=create_engine(
             database_url,
-            pool_size=max(1, pool_size // 2),
+            pool_size=relaxed_size,
             max_overflow=max_overflow,
             echo=echo,
             server_settings={"synchronous_commit": "off"},
         ),
+        capacity=pool_size + relaxed_size + 2 * max_overflow,
     )
 
 
@@ -247,8 +263,9 @@ class PostgresDatabase:
     per operation instead of one for each of checkout, begin, run, commit and close (about 100 µs less a call).
     """
 
-    def __init__(self, engine: AsyncEngine, *, relaxed: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, *, relaxed: AsyncEngine | None = None, capacity: int | None = None) -> None:
         self.engine = engine
+        self._capacity = capacity
         self._relaxed_engine = relaxed
         # Shares the engine's pool; a single statement is atomic on its own, so it needs no BEGIN/COMMIT.
         self._autocommit = engine.sync_engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -273,6 +290,19 @@ class PostgresDatabase:
         await self.engine.dispose()
         if self._relaxed_engine is not None:
             await self._relaxed_engine.dispose()
+
+    def pool_status(self) -> PoolStatus:
+        """Both pools together (the second one commits without waiting for the disk)."""
+        pools = [self.engine.sync_engine.pool]
+        if self._relaxed_engine is not None:
+            pools.append(self._relaxed_engine.sync_engine.pool)
+        size = checked_out = overflow = 0
+        for pool in pools:
+            if isinstance(pool, QueuePool):
+                size += pool.size()
+                checked_out += pool.checkedout()
+                overflow += max(0, pool.overflow())
+        return PoolStatus("postgresql", size, checked_out, overflow, self._capacity or size)
 
     def _run(self, operation: Callable[[Connection], T], *, relaxed: bool) -> T:
         with (self._relaxed if relaxed else self._autocommit).connect() as connection:
@@ -303,6 +333,7 @@ class SqliteDatabase:
         self._worker = WorkerThread(name=f"sqlite-store-{Path(url.database or 'memory').name}")
         self._connection: Connection | None = None  # opened and used on the worker thread only
         self._disposed = False
+        self._busy = False
 
     @property
     def dialect(self) -> Literal["sqlite"]:
@@ -326,15 +357,23 @@ class SqliteDatabase:
         await self._worker.run(self._close)
         await self._worker.stop()
 
+    def pool_status(self) -> PoolStatus:
+        """One connection, in use while an operation runs."""
+        return PoolStatus("sqlite", 1, 1 if self._busy else 0, 0, 1)
+
     def _call(self, operation: Callable[[Connection], T], *, transaction: bool) -> T:
         if self._connection is None:
             self._connection = self._engine.connect()
         # SQLAlchemy's transaction only brackets the operation: with the driver in autocommit mode its "begin"
         # sends nothing, and its commit or rollback ends the BEGIN IMMEDIATE below, if any (a no-op otherwise).
-        with self._connection.begin():
-            if transaction:
-                self._connection.exec_driver_sql("BEGIN IMMEDIATE")
-            return operation(self._connection)
+        self._busy = True
+        try:
+            with self._connection.begin():
+                if transaction:
+                    self._connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return operation(self._connection)
+        finally:
+            self._busy = False
 
     def _close(self) -> None:
         if self._connection is not None:

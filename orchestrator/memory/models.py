@@ -5,13 +5,15 @@ The migrations in ``orchestrator/migrations`` create these tables; a test checks
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -181,3 +183,22 @@ class OAuthClient(Base):
     issuer: Mapped[str | None] = mapped_column(Text)
     sealed: Mapped[str] = mapped_column(Text)  # the registration (client id, secret, metadata), encrypted
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TokenUsage(Base):
+    """Tokens a user spent per UTC day, conversation and model; kept when the conversation is deleted.
+
+    One row per (user, day, conversation, model), incremented after every model call: daily quotas and the usage
+    report read a handful of rows, never the messages.
+    """
+
+    __tablename__ = "token_usage"
+    __table_args__ = (Index("ix_token_usage_day", "day"),)
+
+    user_id: Mapped[str] = mapped_column(String(USER_ID_LENGTH), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    requests: Mapped[int] = mapped_column(Integer)

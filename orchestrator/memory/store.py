@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from uuid import uuid4
 
 from orchestrator.errors import Conflict, ServerNotFound
-from orchestrator.memory import grants, queries
-from orchestrator.memory.db import Database
+from orchestrator.memory import grants, queries, usage
+from orchestrator.memory.db import Database, PoolStatus
 from orchestrator.memory.grants import StoredClient, StoredGrant
 from orchestrator.memory.queries import DEFAULT_TITLE
 from orchestrator.memory.types import (
@@ -34,8 +34,8 @@ def utc_now() -> datetime:
 
 
 class SqlStore:
-    """Implements ``ConversationStore``, ``ServerRegistrationStore``, ``ToolApprovalStore``, ``OAuthGrantStore`` and
-    ``HealthCheck``.
+    """Implements ``ConversationStore``, ``ServerRegistrationStore``, ``ToolApprovalStore``, ``UsageStore``,
+    ``OAuthGrantStore`` and ``HealthCheck``.
 
     Args:
         database: from ``orchestrator.memory.db.open_database``, on a database migrated to head; the caller
@@ -212,7 +212,36 @@ class SqlStore:
     async def put_client(self, client: StoredClient) -> None:
         await self._database.run(lambda connection: grants.put_client(connection, client))
 
+    # --- token usage ---------------------------------------------------------------------------------------------
+
+    async def record_usage(
+        self, user_id: str, conversation_id: str, model: str, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        """Add one model call's tokens to today's (UTC) row; one statement, committed without waiting for the disk.
+
+        Losing it to a crash of the database server costs a few tokens of accounting, never a conversation.
+        """
+        now = self._clock()
+        day = now.astimezone(UTC).date()
+        await self._database.run(
+            lambda connection: usage.record_usage(
+                connection, user_id, conversation_id, model, day, prompt_tokens, completion_tokens, now
+            ),
+            relaxed=True,
+        )
+
+    async def tokens_used(self, user_id: str, day: date) -> int:
+        return await self._database.run(lambda connection: usage.tokens_used(connection, user_id, day))
+
+    async def usage_report(
+        self, user_id: str | None, since: date, until: date, *, limit: int = 100
+    ) -> usage.UsageReport:
+        return await self._database.run(lambda connection: usage.usage_report(connection, user_id, since, until, limit))
+
     # --- health --------------------------------------------------------------------------------------------------
+
+    def pool_status(self) -> PoolStatus:
+        return self._database.pool_status()
 
     async def ping(self) -> None:
         """Raises whatever the driver raises when the database does not answer."""

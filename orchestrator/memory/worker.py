@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
@@ -24,6 +25,7 @@ class _Call:
     function: Callable[[], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    context: contextvars.Context
 
 
 class WorkerStopped(RuntimeError):
@@ -55,7 +57,8 @@ class WorkerThread:
             raise WorkerStopped("the worker thread has been stopped")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._calls.put(_Call(function, loop, future))
+        # The caller's context goes along (the current trace span, for one), as with ``asyncio.to_thread``.
+        self._calls.put(_Call(function, loop, future, contextvars.copy_context()))
         return await future
 
     async def stop(self) -> None:
@@ -72,7 +75,7 @@ class WorkerThread:
             if call.future.cancelled():
                 continue
             try:
-                result = call.function()
+                result = call.context.run(call.function)
             except BaseException as error:  # handed to the caller, who owns it; this thread must keep serving
                 _deliver(call, None, error)
             else:

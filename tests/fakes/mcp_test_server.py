@@ -163,6 +163,13 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
         return str(meta.get(USER_META_KEY, "anonymous"))
 
     @server.tool()
+    async def trace_context(ctx: Context) -> str:
+        """The ``traceparent`` header of the HTTP request that carried this call (empty over stdio or without one)."""
+        request: object = ctx.request_context.request
+        headers = getattr(request, "headers", None)
+        return str(headers.get("traceparent", "")) if headers is not None else ""
+
+    @server.tool()
     async def add_tool(tool_name: str, ctx: Context, description: str = "Added at run time.") -> str:
         """Register a tool called ``tool_name`` and announce that the tool list changed.
 

@@ -151,3 +151,34 @@ def test_an_admin_adds_and_removes_an_http_server_from_the_servers_page(client: 
     assert server_id in listed
     assert (removed.status_code, removed.headers["Location"]) == (302, "/servers")
     assert server_id not in after
+
+
+def test_a_user_adds_searches_and_deletes_memories_and_never_sees_anothers(
+    client: FlaskClient, other_client: FlaskClient
+) -> None:
+    owner, stranger = "mem" + uuid.uuid4().hex[:8], "mem" + uuid.uuid4().hex[:8]
+    sign_in_locally(client, owner)
+    sign_in_locally(other_client, stranger)
+    token = csrf_token(client, "/")
+
+    added = client.post("/memories", data={"text": "I cycle to work every day", "csrf_token": token})
+    listed = client.get("/memories").get_data(as_text=True)
+    searched = client.get("/memories?q=how do I commute").get_data(as_text=True)
+    strangers = other_client.get("/memories").get_data(as_text=True)
+    memory_id = listed.split('data-memory-id="', 1)[1].split('"', 1)[0]
+    deleted = client.post(f"/memories/{memory_id}/delete", data={"csrf_token": token})
+    after = client.get("/memories").get_data(as_text=True)
+
+    assert (added.status_code, added.headers["Location"]) == (302, "/memories")
+    assert "I cycle to work every day" in listed
+    assert "I cycle to work every day" in searched
+    assert "I cycle to work every day" not in strangers
+    assert (deleted.status_code, deleted.headers["Location"]) == (302, "/memories")
+    assert "I cycle to work every day" not in after
+
+
+def test_an_anonymous_visitor_is_sent_to_sign_in_from_the_memories_page(client: FlaskClient) -> None:
+    response = client.get("/memories")
+
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")

@@ -126,6 +126,8 @@ async def service(
         mcp_config=servers_file,
         mcp_builtin_servers=False,
         mcp_tool_timeout_seconds=10,
+        # Three copies of the server's tools: every one of them is offered, so tests see what the model would.
+        tool_retrieval_enabled=False,
         _env_file=None,
     )
     async with running_service(settings) as running:

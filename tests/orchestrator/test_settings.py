@@ -85,3 +85,27 @@ def test_env_example_documents_every_setting() -> None:
     }
 
     assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+def test_the_offline_model_embeds_unless_an_embeddings_endpoint_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-chat-only")
+
+    assert load_settings(_env_file=None).resolved_embeddings_provider == "local"
+    assert load_settings(_env_file=None, embeddings_api_key="sk-e").resolved_embeddings_provider == "openai"
+    assert load_settings(_env_file=None, embeddings_provider="openai").resolved_embeddings_provider == "openai"
+
+
+def test_openai_embeddings_without_any_endpoint_or_key_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(_env_file=None, embeddings_provider="openai")
+
+    assert any("EMBEDDINGS_PROVIDER" in problem for problem in raised.value.problems)
+
+
+def test_pinned_tools_are_read_as_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOOL_RETRIEVAL_PINNED", "notes__*, workspace__read_file")
+
+    assert load_settings(_env_file=None).tool_retrieval_pinned == ["notes__*", "workspace__read_file"]

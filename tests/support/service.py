@@ -43,7 +43,10 @@ async def running_service(settings: Settings, *, settle: bool = True) -> AsyncGe
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+        # As ``python -m orchestrator`` runs it: X-Forwarded-For is ours to judge (TRUSTED_PROXIES), not uvicorn's.
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

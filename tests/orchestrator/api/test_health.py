@@ -17,6 +17,8 @@ async def test_health_endpoints_report_database_model_and_servers(service: Servi
     assert detailed["database"]["status"] == "up"
     assert detailed["model"] == {"status": "configured", "model": "fake-gpt", "endpoint": detailed["model"]["endpoint"]}
     assert [(s["id"], s["status"]) for s in detailed["mcp_servers"]] == [("test", "healthy")]
+    assert detailed["memory"] == {"status": "on", "store": "embedded", "embeddings": "local"}
+    assert detailed["tool_retrieval"]["status"] == "on"
     assert detailed["status"] == "ok"
 
 

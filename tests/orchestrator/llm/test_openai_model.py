@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.errors import ModelRequestRejected, ModelStreamInterrupted, ModelUnavailable
 from orchestrator.llm.openai_model import OpenAIChatModel
+from orchestrator.llm.tools import ToolDefinitions
 from orchestrator.llm.types import ChatModel, ModelEvent, StepCompleted, TextDelta
 from tests.fakes.openai_script import TextReply
 from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, cut, error, hang, text, tool_calls
@@ -116,6 +117,20 @@ async def test_the_request_streams_with_usage_and_sends_tools_only_when_there_ar
     assert "max_tokens" not in without_tools
     assert with_tools["tools"] == [NOTES_TOOL]
     assert with_tools["max_tokens"] == 50
+
+
+async def test_tools_encoded_once_are_spliced_into_the_request_unchanged(
+    model: OpenAIChatModel, fake_openai: FakeOpenAI
+) -> None:
+    tools = ToolDefinitions.encode(
+        [NOTES_TOOL, {**NOTES_TOOL, "function": {**NOTES_TOOL["function"], "name": "b", "description": "Café ✓"}}]
+    )
+
+    await collect(model.stream(USER_ASKS, tools, max_tokens=7))
+
+    [request] = fake_openai.requests
+    assert request["tools"] == list(tools)
+    assert (request["messages"], request["max_tokens"], request["stream"]) == (USER_ASKS, 7, True)
 
 
 @pytest.mark.parametrize(

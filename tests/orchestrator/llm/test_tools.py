@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import MappingProxyType
 from typing import Any
 
@@ -23,7 +24,8 @@ def test_a_tool_becomes_a_function_tool_under_its_exposed_name() -> None:
 
     definitions = tool_definitions([spec(schema=schema), spec(name="time__now", description="")])
 
-    assert definitions == [
+    assert json.loads(definitions.json()) == list(definitions)
+    assert list(definitions) == [
         {
             "type": "function",
             "function": {

@@ -33,6 +33,7 @@ STORE_TABLES = {
     "tool_approvals",
     "mcp_oauth_grants",
     "mcp_oauth_clients",
+    "token_usage",
 }
 
 
