@@ -86,3 +86,35 @@ async def _stop(process: Process) -> None:
             with anyio.move_on_after(5):
                 await process.wait()
         await process.aclose()
+
+
+@dataclass
+class ProtectedTestServer:
+    """A running ``tests.fakes.protected_mcp_server``: ``url`` is its MCP endpoint, ``base`` its authorization server."""
+
+    port: int
+    process: Process
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/mcp"
+
+
+@asynccontextmanager
+async def running_protected_server(
+    *, token_lifetime: int = 3600, refresh_delay: float = 0.0, start_timeout: float = 20.0
+) -> AsyncGenerator[ProtectedTestServer]:
+    """Start the OAuth-protected test server (and its authorization server) for the block."""
+    command = [sys.executable, "-m", "tests.fakes.protected_mcp_server", "--port", "0"]
+    command += ["--token-lifetime", str(token_lifetime), "--refresh-delay", str(refresh_delay)]
+    process = await anyio.open_process(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stderr=None)
+    try:
+        with anyio.fail_after(start_timeout):
+            bound = await _read_port(process)
+        yield ProtectedTestServer(port=bound, process=process)
+    finally:
+        await _stop(process)

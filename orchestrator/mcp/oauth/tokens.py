@@ -77,14 +77,21 @@ class TokenRefresher:
         vault: where grants are kept.
         locks: one refresh at a time per grant (shared by every replica with Redis).
         transport: the HTTP transport for token requests (the network by default).
+        margin_seconds: a token with less than this left is refreshed before use.
     """
 
     def __init__(
-        self, vault: GrantVault, locks: RefreshLocks, *, transport: httpx2.AsyncBaseTransport | None = None
+        self,
+        vault: GrantVault,
+        locks: RefreshLocks,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        margin_seconds: float = REFRESH_MARGIN_SECONDS,
     ) -> None:
         self._vault = vault
         self._locks = locks
         self._transport = transport
+        self._margin = margin_seconds
 
     async def access_token(self, user_id: str, server_id: str, *, refused: str | None = None) -> str:
         """A usable access token for the user on the server.
@@ -99,7 +106,7 @@ class TokenRefresher:
         grant = await self._vault.load(user_id, server_id)
         if grant is None:
             raise NoUsableGrant("no sign-in is stored")
-        stale = grant.access_token == refused or grant.expires_within(REFRESH_MARGIN_SECONDS, self._vault.now())
+        stale = grant.access_token == refused or grant.expires_within(self._margin, self._vault.now())
         if not stale:
             return grant.access_token
         return (await self._refresh(user_id, server_id, grant)).access_token
@@ -119,6 +126,9 @@ class TokenRefresher:
                 try:
                     refreshed = await self._request_refresh(current)
                 except NoUsableGrant:
+                    latest = await self._vault.load(user_id, server_id)
+                    if latest is not None and latest.access_token != current.access_token:
+                        return latest  # refreshed elsewhere meanwhile (a replica that could not take the lock)
                     await self._vault.delete(user_id, server_id)  # dead for good: the user signs in again
                     raise
                 await self._vault.save(user_id, server_id, refreshed)
