@@ -1,5 +1,5 @@
-// The servers page works without this script; it adds a confirmation before removing a server and shows
-// connection times in the reader's own time zone.
+// The servers page works without this script; it adds a confirmation before removing a server or disconnecting
+// from one, and shows connection times in the reader's own time zone.
 
 import { formatDateTime } from './js/dom.js';
 
@@ -7,6 +7,15 @@ for (const form of document.querySelectorAll('form.remove-server-form')) {
   form.addEventListener('submit', (event) => {
     const serverId = form.dataset.serverId ?? '';
     if (!window.confirm(`Remove the server “${serverId}”? Its tools stop being offered to the model.`)) {
+      event.preventDefault();
+    }
+  });
+}
+
+for (const form of document.querySelectorAll('form.disconnect-server-form')) {
+  form.addEventListener('submit', (event) => {
+    const serverId = form.dataset.serverId ?? '';
+    if (!window.confirm(`Disconnect from “${serverId}”? The assistant forgets your sign-in there.`)) {
       event.preventDefault();
     }
   });

@@ -12,6 +12,7 @@ from frontend.errors import NotSignedIn, OrchestratorRefused
 from frontend.identity import SignedInUser
 from frontend.state import frontend_state
 from frontend.views.pages import authorization_for, login_redirect, signed_in_user
+from orchestrator.mcp.links import safe_link
 
 blueprint = Blueprint("servers", __name__, url_prefix="/servers")
 TRANSPORTS = ("streamable-http", "sse")
@@ -40,6 +41,44 @@ def add() -> Response | str | tuple[str, int]:
         frontend_state().orchestrator.call("POST", "/api/servers", authorization_for(user), json=body)
     except OrchestratorRefused as exc:
         return _servers_page(user, error=exc.detail, form_values=values, status=exc.status)
+    return redirect(url_for("servers.index"))
+
+
+@blueprint.get("/<server_id>/connect")
+def connect(server_id: str) -> Response | str | tuple[str, int]:
+    """Sign in to a protected server: off to its authorization server's page, which sends the user back to us.
+
+    A link, not a form: the page's ``form-action 'self'`` forbids a form whose answer redirects to another site. A
+    link someone else planted starts nothing they gain from: the sign-in is the visitor's own, bound to their
+    session, and still needs their consent on the server's page.
+    """
+    try:
+        user = signed_in_user()
+    except NotSignedIn:
+        return login_redirect()
+    try:
+        started: dict[str, Any] = frontend_state().orchestrator.call(
+            "POST", f"/api/servers/{server_id}/authorization", authorization_for(user)
+        )
+    except OrchestratorRefused as exc:
+        return _servers_page(user, error=exc.detail, status=exc.status)
+    url = str(started.get("authorization_url", ""))
+    if not safe_link(url):  # the orchestrator checks it too; a redirect is ours to vouch for
+        return _servers_page(user, error="The server's sign-in page is not a secure address.", status=502)
+    return redirect(url)
+
+
+@blueprint.post("/<server_id>/disconnect")
+def disconnect(server_id: str) -> Response | str | tuple[str, int]:
+    """Sign out of a protected server: the assistant revokes and forgets the user's tokens there."""
+    try:
+        user = signed_in_user()
+    except NotSignedIn:
+        return login_redirect()
+    try:
+        frontend_state().orchestrator.call("DELETE", f"/api/servers/{server_id}/authorization", authorization_for(user))
+    except OrchestratorRefused as exc:
+        return _servers_page(user, error=exc.detail, status=exc.status)
     return redirect(url_for("servers.index"))
 
 

@@ -98,7 +98,7 @@ class TurnServerRequests:
         turn = self._turn
         details = {
             "mode": "authorization",
-            "message": f"Sign in to {server_id} to let the assistant use it for you. The page opens in a new tab.",
+            "message": f"Sign in to {server_id} to let the assistant use it for you.",
             "url": url,
         }
         async with self._interactions.asking(turn.user.id, turn.conversation_id, "authorization", details) as pending:

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from tests.fakes.mcp_http import ProtectedTestServer, running_protected_server
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeOAuthServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.orchestrator.api.conftest import REPO_ROOT, stdio_test_server
 from tests.support.frontend_process import frontend_process
-from tests.support.nginx import running_nginx
+from tests.support.nginx import running_nginx, two_free_ports
 from tests.support.process import orchestrator_process
 from tests.support.service import free_port
 
@@ -42,54 +43,65 @@ class Stack:
     url: str
     """The public address: nginx over HTTPS."""
     oauth: FakeOAuthProvider
+    protected: ProtectedTestServer
+    """An MCP server each user signs in to (OAuth), with its authorization server."""
 
 
 @pytest.fixture(scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory, openai_server: FakeOpenAIServer) -> AsyncGenerator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
-    servers = root / "servers.json"
-    catalog = {"command": sys.executable, "args": ["-m", "tests.fakes.mcp_catalog_server"], "cwd": str(REPO_ROOT)}
-    servers.write_text(json.dumps({"mcpServers": {"test": stdio_test_server(), "catalog": catalog}}))
     jwt_secret = "e2e-jwt-secret-" + os.urandom(24).hex()
-    orchestrator_env = {
-        "ENVIRONMENT": "production",
-        "OPENAI_API_KEY": openai_server.api_key,
-        "OPENAI_BASE_URL": openai_server.base_url,
-        "OPENAI_MODEL": "fake-gpt",
-        "DATA_DIR": str(root / "orchestrator"),
-        "MCP_CONFIG": str(servers),
-        "MCP_SERVICE_TOKEN": "e2e-service-token-" + os.urandom(24).hex(),
-        "JWT_SECRET_KEY": jwt_secret,
-        "LOG_LEVEL": "WARNING",
-    }
-    with FakeOAuthServer() as oauth_server:
-        async with orchestrator_process(orchestrator_env, root) as (_, orchestrator_url):
-            frontend_port = free_port()
-            # Every test signs in again; the production sign-in rate (a few a minute per address) would refuse that.
-            async with running_nginx(
-                f"127.0.0.1:{frontend_port}",
-                orchestrator_url.removeprefix("http://"),
-                tmp_path=root,
-                overrides={"RATE_LIMIT_SIGN_IN": "600r/m", "RATE_LIMIT_SIGN_IN_BURST": "100"},
-            ) as nginx:
-                public_url = nginx.https_url.replace("127.0.0.1", "localhost")
-                oauth_server.provider.register_client(CLIENT_ID, CLIENT_SECRET, f"{public_url}/auth/google/callback")
-                frontend_env = {
-                    "ENVIRONMENT": "production",
-                    "FRONTEND_SECRET_KEY": "e2e-frontend-secret-" + os.urandom(24).hex(),
-                    "FRONTEND_WORKERS": "1",
-                    "JWT_SECRET_KEY": jwt_secret,
-                    "PUBLIC_URL": public_url,
-                    "ORCHESTRATOR_URL": orchestrator_url,
-                    "REDIS_URL": "redis://127.0.0.1:6379/0",
-                    "GOOGLE_CLIENT_ID": CLIENT_ID,
-                    "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
-                    "GOOGLE_DISCOVERY_URL": oauth_server.discovery_url,
-                    "DATA_DIR": str(root / "frontend"),
-                    "LOG_LEVEL": "WARNING",
-                }
-                async with frontend_process(frontend_env, root, frontend_port):
-                    yield Stack(public_url, oauth_server.provider)
+    # nginx's ports are chosen first: the orchestrator sends users back from sign-ins under the public address.
+    nginx_ports = two_free_ports()
+    public_url = f"https://localhost:{nginx_ports[1]}"
+    async with running_protected_server() as protected:
+        servers = root / "servers.json"
+        catalog = {"command": sys.executable, "args": ["-m", "tests.fakes.mcp_catalog_server"], "cwd": str(REPO_ROOT)}
+        entries = {"test": stdio_test_server(), "catalog": catalog, "protected": {"url": protected.url, "oauth": True}}
+        servers.write_text(json.dumps({"mcpServers": entries}))
+        orchestrator_env = {
+            "ENVIRONMENT": "production",
+            "OPENAI_API_KEY": openai_server.api_key,
+            "OPENAI_BASE_URL": openai_server.base_url,
+            "OPENAI_MODEL": "fake-gpt",
+            "DATA_DIR": str(root / "orchestrator"),
+            "MCP_CONFIG": str(servers),
+            "MCP_SERVICE_TOKEN": "e2e-service-token-" + os.urandom(24).hex(),
+            "JWT_SECRET_KEY": jwt_secret,
+            "TOKEN_ENCRYPTION_KEY": "e2e-token-key-" + os.urandom(24).hex(),
+            "PUBLIC_URL": public_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        with FakeOAuthServer() as oauth_server:
+            async with orchestrator_process(orchestrator_env, root) as (_, orchestrator_url):
+                frontend_port = free_port()
+                # Every test signs in again; the production sign-in rate (a few a minute per address) would refuse it.
+                async with running_nginx(
+                    f"127.0.0.1:{frontend_port}",
+                    orchestrator_url.removeprefix("http://"),
+                    tmp_path=root,
+                    overrides={"RATE_LIMIT_SIGN_IN": "600r/m", "RATE_LIMIT_SIGN_IN_BURST": "100"},
+                    ports=nginx_ports,
+                ):
+                    oauth_server.provider.register_client(
+                        CLIENT_ID, CLIENT_SECRET, f"{public_url}/auth/google/callback"
+                    )
+                    frontend_env = {
+                        "ENVIRONMENT": "production",
+                        "FRONTEND_SECRET_KEY": "e2e-frontend-secret-" + os.urandom(24).hex(),
+                        "FRONTEND_WORKERS": "1",
+                        "JWT_SECRET_KEY": jwt_secret,
+                        "PUBLIC_URL": public_url,
+                        "ORCHESTRATOR_URL": orchestrator_url,
+                        "REDIS_URL": "redis://127.0.0.1:6379/0",
+                        "GOOGLE_CLIENT_ID": CLIENT_ID,
+                        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+                        "GOOGLE_DISCOVERY_URL": oauth_server.discovery_url,
+                        "DATA_DIR": str(root / "frontend"),
+                        "LOG_LEVEL": "WARNING",
+                    }
+                    async with frontend_process(frontend_env, root, frontend_port):
+                        yield Stack(public_url, oauth_server.provider, protected)
 
 
 @pytest.fixture(scope="session")

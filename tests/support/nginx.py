@@ -121,6 +121,7 @@ async def running_nginx(
     tmp_path: Path,
     overrides: Mapping[str, str] | None = None,
     trusted_proxies: Sequence[str] | None = None,
+    ports: tuple[int, int] | None = None,
 ) -> AsyncGenerator[NginxInstance]:
     """Run nginx with the production configuration until the block ends.
 
@@ -131,6 +132,8 @@ async def running_nginx(
         overrides: placeholder values instead of the defaults of ``nginx/defaults.env`` (a rate, for instance).
         trusted_proxies: addresses or CIDRs written into ``snippets/trusted-proxies.conf``, as a deployer behind a
             load balancer would; ``None`` keeps the production file (which trusts nobody).
+        ports: the HTTP and HTTPS ports, when the public address must be known before nginx starts; free ones
+            otherwise.
 
     Raises:
         NginxNotInstalledError: there is no ``nginx`` on the PATH.
@@ -159,7 +162,7 @@ async def running_nginx(
         )
     await anyio.run_process([str(CERTIFICATE_SCRIPT), str(certs_dir), "localhost"])
 
-    http_port, https_port = _two_free_ports()
+    http_port, https_port = ports or two_free_ports()
     variables = {
         **defaults,
         "FRONTEND_UPSTREAM": frontend_upstream,
@@ -214,7 +217,7 @@ def _main_conf(prefix: Path) -> str:
     )
 
 
-def _two_free_ports() -> tuple[int, int]:
+def two_free_ports() -> tuple[int, int]:
     first = free_port()
     second = free_port()
     while second == first:

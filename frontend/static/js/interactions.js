@@ -1,5 +1,6 @@
 // Questions an MCP server asks during a tool call, as a card under that call's card: a form to fill in or a link to
-// open (elicitation), or a request to let the server use the model (sampling). The answer goes to
+// open (elicitation), a request to let the server use the model (sampling), or a protected server's sign-in page
+// (authorization: the card ends by itself once the server's pages send the user back). The answer goes to
 // POST /api/conversations/<id>/interactions/<id>; the stream's `interaction_ended` then says how the question ended.
 // Everything in a card comes from a server, so all of it is inserted as text; a link opens only when clicked.
 
@@ -14,6 +15,7 @@ const LINK_PROTOCOLS = new Set(['https:', 'http:']);
 const OUTCOMES = {
   elicitation: { accept: 'Answered', decline: 'Declined', cancel: 'Cancelled' },
   sampling: { accept: 'Allowed', decline: 'Refused', cancel: 'Cancelled' },
+  authorization: { accept: 'Signed in', decline: 'Not signed in', cancel: 'Not signed in', failed: 'Sign-in failed' },
 };
 const OTHER_OUTCOMES = { timeout: 'Timed out', refused: 'Refused by the assistant' };
 
@@ -68,6 +70,10 @@ export class InteractionCard {
     if (kind === 'sampling') {
       title = `The server ${server} asks to use the model`;
       this.buildSampling();
+    } else if (kind === 'authorization') {
+      title = `Sign in to ${server}`;
+      this.statusEl.textContent = 'Waiting for you to sign in';
+      this.buildSignIn();
     } else if (this.details.mode === 'url') {
       title = `The server ${server} asks you to open a link`;
       this.buildUrl();
@@ -152,6 +158,38 @@ export class InteractionCard {
         { class: 'interaction-url' },
         h('span', { class: 'interaction-label', text: 'Link' }),
         h('code', { class: 'interaction-url-text', text: url }),
+      ),
+      this.instructions,
+      this.actions,
+    );
+  }
+
+  buildSignIn() {
+    const url = typeof this.details.url === 'string' ? this.details.url : '';
+    this.instructions = h('p', {
+      class: 'interaction-hint',
+      text: 'The sign-in page opens in a new tab. When it sends you back, the reply goes on by itself.',
+    });
+    const open = button('Sign in', { primary: true });
+    const cancel = button('Cancel');
+    open.addEventListener('click', () => {
+      const href = openableUrl(url);
+      if (!href) {
+        this.showError('This sign-in page cannot be opened from here.');
+        return;
+      }
+      // noopener: the server's pages get no handle on this one.
+      window.open(href, '_blank', 'noopener');
+      this.statusEl.textContent = 'Waiting for the sign-in to finish…';
+    });
+    cancel.addEventListener('click', () => this.answer('decline'));
+    this.actions.append(open, cancel);
+    this.controls.append(
+      h(
+        'div',
+        { class: 'interaction-url' },
+        h('span', { class: 'interaction-label', text: 'Sign-in page' }),
+        h('code', { class: 'interaction-url-text', text: openableUrl(url) ? new URL(url).origin : url }),
       ),
       this.instructions,
       this.actions,
