@@ -25,7 +25,11 @@ def test_invalid_settings_stop_start_up_naming_each_problem(tmp_path: Path) -> N
 
     assert result.returncode == 2
     problems = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("- ")]
-    assert sorted(problem.split(":")[0] for problem in problems) == ["- JWT_SECRET_KEY", "- PORT"]
+    assert sorted(problem.split(":")[0] for problem in problems) == [
+        "- JWT_SECRET_KEY",
+        "- PORT",
+        "- TOKEN_ENCRYPTION_KEY",
+    ]
     assert not (tmp_path / "x").exists()
 
 

@@ -38,23 +38,38 @@ def test_every_invalid_setting_is_reported_once_by_its_variable_name(monkeypatch
     assert names == ["ENVIRONMENT", "MCP_DISCOVERY_URLS", "OPENAI_TEMPERATURE", "PORT"]
 
 
-def test_production_refuses_a_missing_jwt_secret() -> None:
+def test_production_refuses_missing_secrets() -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(environment="production", _env_file=None)
 
-    assert [problem.split(":")[0] for problem in caught.value.problems] == ["JWT_SECRET_KEY"]
+    assert sorted(problem.split(":")[0] for problem in caught.value.problems) == [
+        "JWT_SECRET_KEY",
+        "TOKEN_ENCRYPTION_KEY",
+    ]
 
 
 @pytest.mark.parametrize("secret", ["short", "change-me-change-me-change-me-change-me", "x" * 31])
 def test_production_refuses_placeholder_secrets(secret: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_settings(environment="production", jwt_secret_key=secret, mcp_service_token=secret, _env_file=None)
+        load_settings(
+            environment="production",
+            jwt_secret_key=secret,
+            mcp_service_token=secret,
+            token_encryption_key=f"{'k3Y' * 16},{secret}",  # every key of a rotation is checked
+            _env_file=None,
+        )
 
-    assert sorted(problem.split(":")[0] for problem in caught.value.problems) == ["JWT_SECRET_KEY", "MCP_SERVICE_TOKEN"]
+    assert sorted(problem.split(":")[0] for problem in caught.value.problems) == [
+        "JWT_SECRET_KEY",
+        "MCP_SERVICE_TOKEN",
+        "TOKEN_ENCRYPTION_KEY",
+    ]
 
 
 def test_production_accepts_long_random_secrets() -> None:
-    settings = load_settings(environment="production", jwt_secret_key="k3Y" * 16, _env_file=None)
+    settings = load_settings(
+        environment="production", jwt_secret_key="k3Y" * 16, token_encryption_key="t0K" * 16, _env_file=None
+    )
 
     assert settings.auth_enabled
 
