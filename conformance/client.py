@@ -10,9 +10,10 @@ The suite also names a protocol revision (``MCP_CONFORMANCE_PROTOCOL_VERSION``);
 the orchestrator does not: the connection negotiates (``server/discover``, falling back to ``initialize``), and the
 scenario's server speaks only its own revision.
 
-In the ``auth/*`` scenarios the connection authenticates with one of the MCP SDK's OAuth clients, as the orchestrator
-would for a protected server; ``conformance/oauth.py`` chooses it from the scenario and its context, and approves the
-authorization request in the user's stead.
+In the ``auth/*`` scenarios the client signs in as the orchestrator signs a user in to a protected server
+(``conformance.oauth.ProductSignIn``: ``orchestrator.mcp.oauth``, with a headless user approving the authorization
+request), and connects with the grant; when the server refuses it (a 401, or a 403 asking for more scope) it signs in
+once more and goes on. The two machine-to-machine scenarios use the MCP SDK's client credentials providers.
 
 It adds nothing else our layer lacks: a scenario that needs more fails, and ``conformance/expected-failures.yml`` says
 why.
@@ -31,9 +32,17 @@ import anyio
 from mcp_types import CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, ErrorData
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from conformance.oauth import AUTH_SCENARIO_PREFIX, AuthContext, MissingCredentials, oauth_for
-from orchestrator.errors import ToolError
+from conformance.oauth import (
+    AUTH_SCENARIO_PREFIX,
+    CLIENT_CREDENTIALS_SCENARIOS,
+    AuthContext,
+    MissingCredentials,
+    ProductSignIn,
+    oauth_for,
+)
+from orchestrator.errors import ServerAuthorizationRequired, ToolError
 from orchestrator.mcp.connection import ServerConnection
+from orchestrator.mcp.oauth.flow import SignInRefused
 from orchestrator.mcp.types import ServerConfig
 
 logger = logging.getLogger("conformance.client")
@@ -121,13 +130,9 @@ async def run_scenario(url: str, scenario: str, context: ScenarioContext) -> Non
     Every planned call is made even after one fails, so the suite sees as much as our layer can do.
 
     Raises:
-        ScenarioFailed: the context lacks the credentials the scenario's OAuth client needs, the connection did not
-            become healthy, or some call failed or answered with an error.
+        ScenarioFailed: the context lacks the credentials the scenario's OAuth client needs, the sign-in failed, the
+            connection did not become healthy, or some call failed or answered with an error.
     """
-    try:
-        auth = oauth_for(scenario, url, context)
-    except MissingCredentials as exc:
-        raise ScenarioFailed([str(exc)]) from exc
     config = ServerConfig(
         id=SERVER_ID,
         transport="streamable-http",
@@ -136,35 +141,90 @@ async def run_scenario(url: str, scenario: str, context: ScenarioContext) -> Non
         tool_timeout_seconds=TOOL_TIMEOUT_SECONDS,
         source="runtime",
     )
-    connection = ServerConnection(config, auth=auth)
-    problems: list[str] = []
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(connection.run)
+    if scenario.startswith(AUTH_SCENARIO_PREFIX) and scenario not in CLIENT_CREDENTIALS_SCENARIOS:
+        problems = await _as_a_signed_in_user(config, scenario, context)
+    else:
         try:
-            problems = await _drive(connection, scenario, context)
-        finally:
-            connection.stop()
+            auth = oauth_for(scenario, url, context)
+        except MissingCredentials as exc:
+            raise ScenarioFailed([str(exc)]) from exc
+        problems = (await _with_connection(ServerConnection(config, auth=auth), scenario, context)).problems
     if problems:
         raise ScenarioFailed(problems)
 
 
-async def _drive(connection: ServerConnection, scenario: str, context: ScenarioContext) -> list[str]:
-    """The scenario's steps on a running connection; returns what went wrong (raising would end the task group)."""
+async def _as_a_signed_in_user(config: ServerConfig, scenario: str, context: ScenarioContext) -> list[str]:
+    """The orchestrator's way with a protected server: sign in, connect with the grant, and when the server refuses
+    the grant (a 401, or a 403 asking for more scope) sign in once more, for the scope it names, and go on."""
+    user = ProductSignIn(config, context)
+    try:
+        await user.sign_in()
+    except SignInRefused as exc:
+        return [f"sign-in failed: {exc}"]
+    run = await _with_connection(ServerConnection(user.server, auth=user.auth()), scenario, context)
+    if run.refusal is None:
+        return run.problems
+    logger.info("the server refused the grant (%s); signing in again", run.refusal.reason)
+    try:
+        await user.sign_in(scope=run.refusal.scope)
+    except SignInRefused as exc:
+        return [*run.problems, f"signing in again failed: {exc}"]
+    again = await _with_connection(ServerConnection(user.server, auth=user.auth()), scenario, context)
+    if again.refusal is not None:
+        return [*again.problems, f"the server refused the new grant too: {again.refusal.reason}"]
+    return again.problems
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    reason: str
+    scope: str | None
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one connection did: the problems of its steps, and whether the server refused its grant."""
+
+    problems: list[str] = field(default_factory=list[str])
+    refusal: _Refusal | None = None
+
+
+async def _with_connection(connection: ServerConnection, scenario: str, context: ScenarioContext) -> _Run:
+    run = _Run()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(connection.run)
+        try:
+            await _drive(connection, scenario, context, run)
+        finally:
+            connection.stop()
+    return run
+
+
+async def _drive(connection: ServerConnection, scenario: str, context: ScenarioContext, run: _Run) -> None:
+    """The scenario's steps on a running connection, noted in ``run`` (raising would end the task group)."""
     with anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
         await connection.wait_settled()
+    challenge = connection.challenge
+    if connection.status == "auth_required" and challenge is not None:
+        run.refusal = _Refusal(challenge.reason, challenge.scope)
+        return
     if connection.status != "healthy":
-        return [f"did not connect: {connection.last_error or connection.status}"]
+        run.problems.append(f"did not connect: {connection.last_error or connection.status}")
+        return
     logger.info("connected; tools: %s", ", ".join(spec.tool for spec in connection.tools) or "none")
     try:
         calls = planned_calls(scenario, context, connection)
     except ScenarioFailed as exc:
-        return exc.problems
-    problems: list[str] = []
+        run.problems.extend(exc.problems)
+        return
     for call in calls:
-        problem = await _call(connection, call)
+        try:
+            problem = await _call(connection, call)
+        except ServerAuthorizationRequired as exc:
+            run.refusal = _Refusal(exc.reason or "the server refused the grant", exc.scope)
+            return
         if problem is not None:
-            problems.append(problem)
-    return problems
+            run.problems.append(problem)
 
 
 class _AcceptingUser:
@@ -184,6 +244,8 @@ class _AcceptingUser:
 async def _call(connection: ServerConnection, call: ToolCall) -> str | None:
     try:
         result = await connection.call_tool(call.tool, call.arguments, user_id="conformance", requests=_AcceptingUser())
+    except ServerAuthorizationRequired:
+        raise
     except ToolError as exc:
         return str(exc)
     text = " ".join(block.text for block in result.content if block.type == "text")

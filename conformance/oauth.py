@@ -1,36 +1,46 @@
-"""OAuth 2.1 for the auth scenarios: which of the MCP SDK's OAuth clients our layer gets, and a headless user.
+"""OAuth 2.1 for the auth scenarios: the orchestrator's own sign-in, the SDK's machine-to-machine clients, and a
+headless user.
 
-Every ``auth/*`` scenario's server answers 401 until the client authorizes. The client hands
-:class:`~orchestrator.mcp.connection.ServerConnection` one of the SDK's ``httpx2.Auth`` providers, which does all of
-OAuth itself (protected resource and authorization server metadata discovery, dynamic client registration or a
-client ID metadata document, PKCE, the ``resource`` parameter, scope selection and step-up, ``iss`` checks, token
-refresh):
+Every ``auth/*`` scenario's server answers 401 until the client authorizes.
 
+* The authorization code scenarios run what the orchestrator runs for a user signing in to a protected server
+  (:class:`ProductSignIn`, over ``orchestrator.mcp.oauth``): the SDK's ``OAuthClientProvider`` for discovery,
+  registration (dynamic, the suite's client ID metadata document where the authorization server accepts one, or the
+  scenario's pre-registered credentials), scope selection, PKCE, ``resource`` and the ``iss`` check; the grant sealed
+  in a vault (here in memory); ``GrantAuth`` on the connection, which refreshes the token and notes a refusal; and
+  one more sign-in, for the scope the server names, when it refuses.
 * ``auth/client-credentials-basic``: ``ClientCredentialsOAuthProvider``, with the client ID and secret the scenario
-  gives in ``MCP_CONFORMANCE_CONTEXT``;
-* ``auth/client-credentials-jwt``: ``PrivateKeyJWTOAuthProvider``, signing its assertions with the scenario's key;
-* every other one: ``OAuthClientProvider``'s authorization code flow, with the scenario's client ID and secret as a
-  pre-registered client when it gives them, and otherwise registering dynamically or, where the authorization server
-  accepts them, using the suite's client ID metadata document URL.
+  gives in ``MCP_CONFORMANCE_CONTEXT``; ``auth/client-credentials-jwt``: ``PrivateKeyJWTOAuthProvider``, signing its
+  assertions with the scenario's key (no user signs in there; the orchestrator has no such servers yet).
 
 The authorization code flow needs a user to approve the request; :class:`HeadlessAuthorization` stands in for them.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import secrets
 from typing import Final
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx2
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider, OAuthFlowError
+from mcp.client.auth import AuthorizationCodeResult, OAuthFlowError
 from mcp.client.auth.extensions.client_credentials import (
     ClientCredentialsOAuthProvider,
     PrivateKeyJWTOAuthProvider,
     SignedJWTParameters,
 )
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-from pydantic import AnyUrl, BaseModel, ConfigDict, SecretStr
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from orchestrator.mcp.links import safe_link
+from orchestrator.mcp.oauth.cipher import TokenCipher
+from orchestrator.mcp.oauth.flow import ClientIdentity, sign_in
+from orchestrator.mcp.oauth.grants import GrantVault
+from orchestrator.mcp.oauth.inbox import Callback
+from orchestrator.mcp.oauth.locks import LocalLocks
+from orchestrator.mcp.oauth.tokens import GrantAuth, TokenRefresher
+from orchestrator.mcp.types import OAuthClientConfig, ServerConfig
+from orchestrator.memory.grants import StoredClient, StoredGrant
 
 AUTH_SCENARIO_PREFIX: Final = "auth/"
 
@@ -40,6 +50,9 @@ the redirect itself, so a loopback address (what a native client registers) is a
 CLIENT_METADATA_URL: Final = "https://conformance-test.local/client-metadata.json"
 """The client ID metadata document (SEP-991) the suite's ``auth/basic-cimd`` scenario expects as ``client_id``."""
 CLIENT_NAME: Final = "mcp-assistant conformance client"
+CONFORMANCE_USER: Final = "conformance"
+CLIENT_CREDENTIALS_SCENARIOS: Final = frozenset({"auth/client-credentials-basic", "auth/client-credentials-jwt"})
+"""Machine-to-machine scenarios: no user signs in, so the SDK's client credentials providers run there."""
 
 AUTHORIZATION_TIMEOUT_SECONDS: Final = 5.0
 """The bound on the one request to the authorization endpoint, well under the client's connect timeout."""
@@ -85,28 +98,6 @@ class InMemoryTokenStorage:
         self._client_info = client_info
 
 
-def authorization_url_allowed(url: str) -> bool:
-    """Whether the client may send the user to ``url``: https, or plain http only on a loopback address.
-
-    The suite's authorization servers listen on ``http://localhost``; anywhere else, the request (which carries the
-    PKCE challenge and state) and the redirect that answers it (which carries the code) must be protected.
-    """
-    parts = urlsplit(url)
-    host = parts.hostname
-    if not host:
-        return False
-    if parts.scheme == "https":
-        return True
-    if parts.scheme != "http":
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class HeadlessAuthorization:
     """The user's part of the authorization code flow, done without a browser or a user.
 
@@ -133,7 +124,7 @@ class HeadlessAuthorization:
                 redirect to our redirect URI with a code (an ``error`` there is quoted).
         """
         self._result = None
-        if not authorization_url_allowed(authorization_url):
+        if not safe_link(authorization_url):
             raise OAuthFlowError(
                 f"refusing the authorization URL {_without_query(authorization_url)}: "
                 "not https, and not http on a loopback address"
@@ -179,10 +170,11 @@ class HeadlessAuthorization:
 
 
 def oauth_for(scenario: str, server_url: str, context: AuthContext) -> httpx2.Auth | None:
-    """The SDK OAuth client our layer authenticates with in ``scenario``; None outside the auth scenarios.
+    """The SDK OAuth client our layer authenticates with in a machine-to-machine scenario; None outside ``auth/``.
 
     Raises:
         MissingCredentials: a client credentials scenario whose context lacks the client ID, secret or key.
+        ValueError: an authorization code scenario: there the orchestrator's own sign-in runs (``ProductSignIn``).
     """
     if not scenario.startswith(AUTH_SCENARIO_PREFIX):
         return None
@@ -215,31 +207,7 @@ def oauth_for(scenario: str, server_url: str, context: AuthContext) -> httpx2.Au
             client_id=context.client_id,
             assertion_provider=assertions.create_assertion_provider(),
         )
-    if context.client_id is not None and context.client_secret is not None:
-        # A pre-registered client. The context says nothing of how it authenticates at the token endpoint, so it
-        # takes the registration default, client_secret_basic (RFC 7591 section 2).
-        storage = InMemoryTokenStorage(
-            OAuthClientInformationFull(
-                client_id=context.client_id,
-                client_secret=context.client_secret.get_secret_value(),
-                redirect_uris=[AnyUrl(REDIRECT_URI)],
-                token_endpoint_auth_method="client_secret_basic",
-            )
-        )
-    user = HeadlessAuthorization()
-    return OAuthClientProvider(
-        server_url=server_url,
-        client_metadata=OAuthClientMetadata(
-            client_name=CLIENT_NAME,
-            redirect_uris=[AnyUrl(REDIRECT_URI)],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-        ),
-        storage=storage,
-        redirect_handler=user.redirect,
-        callback_handler=user.callback,
-        client_metadata_url=CLIENT_METADATA_URL,
-    )
+    raise ValueError(f"{scenario} is not a client credentials scenario; a user signs in there (ProductSignIn)")
 
 
 def _missing(context: AuthContext, *fields: str) -> list[str]:
@@ -254,3 +222,76 @@ def _first(params: dict[str, list[str]], name: str) -> str | None:
 def _without_query(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+class MemoryGrantStore:
+    """The orchestrator's ``OAuthGrantStore``, in memory: the conformance client keeps its grant for one run."""
+
+    def __init__(self) -> None:
+        self._grants: dict[tuple[str, str], StoredGrant] = {}
+        self._clients: dict[str, StoredClient] = {}
+
+    async def get_grant(self, user_id: str, server_id: str) -> StoredGrant | None:
+        return self._grants.get((user_id, server_id))
+
+    async def put_grant(self, grant: StoredGrant) -> None:
+        self._grants[(grant.user_id, grant.server_id)] = grant
+
+    async def delete_grants(self, user_id: str, server_id: str) -> list[StoredGrant]:
+        grant = self._grants.pop((user_id, server_id), None)
+        return [grant] if grant is not None else []
+
+    async def granted_servers(self, user_id: str) -> list[str]:
+        return sorted(server for user, server in self._grants if user == user_id)
+
+    async def get_client(self, server_id: str) -> StoredClient | None:
+        return self._clients.get(server_id)
+
+    async def put_client(self, client: StoredClient) -> None:
+        self._clients[client.server_id] = client
+
+
+class ProductSignIn:
+    """The orchestrator's own sign-in for the authorization code scenarios, with the headless user consenting.
+
+    What the orchestrator does for a protected server, step for step: ``sign_in`` (the SDK's provider around one
+    request: discovery, registration or the client ID metadata document, PKCE, ``resource``, ``iss``), the grant
+    sealed in a ``GrantVault``, and a ``GrantAuth`` on the connection that refreshes the token and notes a refusal
+    (a 401, or a 403 asking for more scope), after which the client signs in again, once, as a user would.
+    """
+
+    def __init__(self, server: ServerConfig, context: AuthContext) -> None:
+        if context.client_id is not None and context.client_secret is not None:
+            oauth = OAuthClientConfig(
+                client_id=context.client_id,
+                client_secret=context.client_secret,
+                token_endpoint_auth_method="client_secret_basic",
+            )
+        else:
+            oauth = OAuthClientConfig()
+        self.server = server.model_copy(update={"oauth": oauth})
+        self.vault = GrantVault(MemoryGrantStore(), TokenCipher([secrets.token_urlsafe(32)]))
+        self.refresher = TokenRefresher(self.vault, LocalLocks())
+        self._identity = ClientIdentity(redirect_uri=REDIRECT_URI, metadata_url=CLIENT_METADATA_URL)
+        self._user = HeadlessAuthorization()
+
+    def auth(self) -> GrantAuth:
+        return GrantAuth(self.refresher, CONFORMANCE_USER, self.server.id)
+
+    async def sign_in(self, scope: str | None = None) -> None:
+        """Sign in (again), asking for ``scope`` besides what the server names.
+
+        Raises:
+            SignInRefused: the flow failed.
+        """
+
+        async def present(url: str, state: str) -> None:
+            del state
+            await self._user.redirect(url)
+
+        async def receive(state: str) -> Callback:
+            result = await self._user.callback()
+            return Callback(state=result.state or state, code=result.code, iss=result.iss)
+
+        grant = await sign_in(self.server, self._identity, self.vault, present=present, receive=receive, scope=scope)
+        await self.vault.save(CONFORMANCE_USER, self.server.id, grant)

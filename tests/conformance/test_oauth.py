@@ -19,11 +19,12 @@ from conformance.oauth import (
     REDIRECT_URI,
     AuthContext,
     HeadlessAuthorization,
-    InMemoryTokenStorage,
     MissingCredentials,
-    authorization_url_allowed,
+    ProductSignIn,
     oauth_for,
 )
+from orchestrator.mcp.links import safe_link
+from orchestrator.mcp.types import ServerConfig
 
 SERVER_URL = "http://localhost:3001/mcp"
 AUTHORIZE = "http://localhost:3002/authorize?client_id=c&state=s"
@@ -61,7 +62,7 @@ def back_to_us(**params: str) -> str:
     ],
 )
 def test_authorization_urls_over_https_or_on_loopback_http_are_allowed(url: str) -> None:
-    assert authorization_url_allowed(url)
+    assert safe_link(url)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +78,7 @@ def test_authorization_urls_over_https_or_on_loopback_http_are_allowed(url: str)
     ],
 )
 def test_other_authorization_urls_are_refused(url: str) -> None:
-    assert not authorization_url_allowed(url)
+    assert not safe_link(url)
 
 
 async def test_the_authorization_response_is_read_from_the_redirect_without_following_it() -> None:
@@ -133,26 +134,31 @@ def test_scenarios_outside_auth_get_no_oauth_client() -> None:
     assert oauth_for("tools_call", SERVER_URL, AuthContext()) is None
 
 
-def test_auth_scenarios_get_the_authorization_code_flow_registering_as_needed() -> None:
-    auth = oauth_for("auth/metadata-default", SERVER_URL, AuthContext())
+def test_authorization_code_scenarios_get_no_sdk_client_the_orchestrators_sign_in_runs_there() -> None:
+    with pytest.raises(ValueError, match="ProductSignIn"):
+        oauth_for("auth/metadata-default", SERVER_URL, AuthContext())
 
-    assert type(auth) is OAuthClientProvider
 
-
-async def test_credentials_in_the_context_make_a_pre_registered_client() -> None:
+def test_credentials_in_the_context_make_a_pre_registered_client() -> None:
     context = AuthContext(client_id="pre", client_secret=SecretStr("secret"))
+    server = ServerConfig(id="conformance", transport="streamable-http", url=SERVER_URL)
 
-    auth = oauth_for("auth/pre-registration", SERVER_URL, context)
+    oauth = ProductSignIn(server, context).server.oauth
 
-    assert type(auth) is OAuthClientProvider
-    assert isinstance(auth.context.storage, InMemoryTokenStorage)
-    client = await auth.context.storage.get_client_info()
-    assert client is not None
-    assert (client.client_id, client.client_secret, client.token_endpoint_auth_method) == (
-        "pre",
-        "secret",
-        "client_secret_basic",
-    )
+    assert oauth is not None
+    assert oauth.client_id == "pre"
+    assert oauth.client_secret is not None
+    assert oauth.client_secret.get_secret_value() == "secret"
+    assert oauth.token_endpoint_auth_method == "client_secret_basic"
+
+
+def test_without_credentials_the_client_registers_itself() -> None:
+    server = ServerConfig(id="conformance", transport="streamable-http", url=SERVER_URL)
+
+    oauth = ProductSignIn(server, AuthContext()).server.oauth
+
+    assert oauth is not None
+    assert oauth.client_id is None
 
 
 @pytest.mark.parametrize(
