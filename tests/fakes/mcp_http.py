@@ -90,7 +90,8 @@ async def _stop(process: Process) -> None:
 
 @dataclass
 class ProtectedTestServer:
-    """A running ``tests.fakes.protected_mcp_server``: ``url`` is its MCP endpoint, ``base`` its authorization server."""
+    """A running ``tests.fakes.protected_mcp_server``: ``url`` is its MCP endpoint, ``base`` its authorization
+    server."""
 
     port: int
     process: Process
