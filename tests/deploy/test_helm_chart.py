@@ -333,6 +333,7 @@ def test_network_policies_admit_only_the_components_that_need_each_store() -> No
             },
             id="orchestrator-autoscaling-without-redis",
         ),
+        pytest.param({"tracing": {"enabled": True}}, id="tracing-without-a-collector"),
         pytest.param(
             {"qdrant": {"enabled": False}, "orchestrator": {"replicaCount": 2}}, id="embedded-memory-replicas"
         ),

@@ -370,6 +370,9 @@ podAntiAffinity:
 {{- fail (printf "ai-assistant: %s.autoscaling.minReplicas (%v) is more than maxReplicas (%v)" . $autoscaling.minReplicas $autoscaling.maxReplicas) -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.tracing.enabled (not .Values.tracing.otlpEndpoint) -}}
+{{- fail "ai-assistant: tracing.enabled needs tracing.otlpEndpoint, the OTLP/HTTP collector the pods send their traces to (e.g. http://otel-collector.observability:4318)" -}}
+{{- end -}}
 {{- if and (include "ai-assistant.orchestratorScaled" .) (not (include "ai-assistant.redisEnabled" .)) -}}
 {{- fail "ai-assistant: several orchestrator processes (orchestrator.replicaCount, orchestrator.autoscaling or orchestrator.workers above 1) share rate limits and state through Redis: enable redis or set externalRedis.host" -}}
 {{- end -}}
