@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from tests.deploy.support import REPO_ROOT, tool
+from tests.deploy.support import REPO_ROOT, tool, unread_variables
 
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.dev.yml"]
 MONITORING = REPO_ROOT / "monitoring"
@@ -225,6 +225,15 @@ def test_the_orchestrator_believes_forwarded_addresses_only_from_the_private_net
     assert networks
     assert all(network.is_private for network in networks)
     assert "ports" not in orchestrator
+
+
+def test_each_service_accepts_its_environment_and_reads_every_variable_of_it(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orchestrator = {name: str(value) for name, value in stack["services"]["orchestrator"]["environment"].items()}
+    frontend = {name: str(value) for name, value in stack["services"]["frontend"]["environment"].items()}
+
+    assert unread_variables(orchestrator, frontend, monkeypatch) == {"orchestrator": set(), "frontend": set()}
 
 
 def test_the_orchestrator_alone_gets_the_token_key_and_both_the_public_address(stack: dict[str, Any]) -> None:
