@@ -236,7 +236,7 @@ def test_each_service_accepts_its_environment_and_reads_every_variable_of_it(
     assert unread_variables(orchestrator, frontend, monkeypatch) == {"orchestrator": set(), "frontend": set()}
 
 
-def test_the_orchestrator_alone_gets_the_token_key_and_both_the_public_address(stack: dict[str, Any]) -> None:
+def test_the_orchestrator_gets_the_token_key_and_both_services_the_public_address(stack: dict[str, Any]) -> None:
     orchestrator = stack["services"]["orchestrator"]["environment"]
     frontend = stack["services"]["frontend"]["environment"]
 
