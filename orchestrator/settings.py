@@ -258,6 +258,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _workers_need_a_vector_server(self) -> Settings:
+        if self.workers > 1 and self.memory_enabled and self.vector_db_url is None:
+            raise ValueError(
+                "WORKERS: more than one worker needs VECTOR_DB_URL (a Qdrant server) while MEMORY_ENABLED is on: the "
+                "embedded vector store in DATA_DIR/vectors can be opened by one process only"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _openai_embeddings_need_an_endpoint(self) -> Settings:
         if self.resolved_embeddings_provider != "openai":
             return self

@@ -12,8 +12,9 @@
 # Checks, each reported as "ok" or "FAIL": every Deployment and StatefulSet of the release is ready, no pod is
 # failing, every Service has endpoints, the orchestrator's /health/ready and /health/detailed (database, model, MCP
 # servers) and the frontend's /ready (sessions, orchestrator) answer, both serve /metrics, and PostgreSQL and Redis
-# accept connections from the orchestrator's pod. The services are reached through the API server's service proxy,
-# so nothing needs a port-forward. Exit status: 0 every check passed, 1 one failed, 2 bad usage.
+# accept connections from the orchestrator's pod. The services are asked from inside their pods (kubectl exec), so
+# neither a port-forward nor an exception in the NetworkPolicies is needed. Exit status: 0 every check passed, 1 one
+# failed, 2 bad usage.
 set -uo pipefail
 
 usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -49,7 +50,24 @@ failed() {
     failures=$((failures + 1))
 }
 kube() { kubectl "${context[@]}" --namespace "$namespace" "$@"; }
-proxy() { kube get --raw "/api/v1/namespaces/$namespace/services/$1/proxy$2" 2>&1; }
+# GET a path from a pod of a Deployment, from inside it, on the port its environment variable names:
+#   pod_get DEPLOYMENT CONTAINER PORT_VARIABLE PATH
+# (the API server's service proxy would be refused by the NetworkPolicies, and /metrics answers no proxied request)
+pod_get() {
+    kube exec "deploy/$1" -c "$2" -- python -c '
+import os, sys, urllib.error, urllib.request
+url = "http://127.0.0.1:" + os.environ[sys.argv[1]] + sys.argv[2]
+try:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        print(response.read().decode())
+except urllib.error.HTTPError as error:
+    print(error.read().decode())
+    sys.exit(1)
+except (OSError, KeyError) as error:
+    print(error)
+    sys.exit(1)
+' "$3" "$4" 2>&1
+}
 selector="app.kubernetes.io/instance=$release"
 
 echo "Release $release in namespace $namespace"
@@ -99,11 +117,11 @@ else
 fi
 
 echo "Health"
-orchestrator="$fullname-orchestrator:http"
-frontend="$fullname-frontend:http"
-answer=$(proxy "$orchestrator" /health/ready)
+orchestrator=("$fullname-orchestrator" orchestrator PORT)
+frontend=("$fullname-frontend" frontend FRONTEND_PORT)
+answer=$(pod_get "${orchestrator[@]}" /health/ready)
 if grep -q '"status": *"ok"' <<<"$answer"; then ok "orchestrator /health/ready"; else failed "orchestrator /health/ready: $answer"; fi
-detail=$(proxy "$orchestrator" /health/detailed)
+detail=$(pod_get "${orchestrator[@]}" /health/detailed)
 summary=$(python3 -c '
 import json, sys
 try:
@@ -115,13 +133,12 @@ print(body["status"] + ": database " + body["database"]["status"] + ", model " +
       + ", MCP servers: " + servers)
 ' <<<"$detail")
 if [ $? -eq 0 ] && [[ $summary != unavailable* ]]; then ok "orchestrator /health/detailed ($summary)"; else failed "orchestrator /health/detailed: ${summary:-$detail}"; fi
-answer=$(proxy "$frontend" /ready)
+answer=$(pod_get "${frontend[@]}" /ready)
 if grep -q '"status": *"ok"' <<<"$answer"; then ok "frontend /ready"; else failed "frontend /ready: $answer"; fi
 
 echo "Metrics"
-for service in "$orchestrator" "$frontend"; do
-    if proxy "$service" /metrics | grep -q '^# TYPE '; then ok "${service%:http} /metrics"; else failed "${service%:http} /metrics serves no Prometheus metrics"; fi
-done
+if pod_get "${orchestrator[@]}" /metrics | grep -q '^# TYPE '; then ok "orchestrator /metrics"; else failed "orchestrator /metrics serves no Prometheus metrics"; fi
+if pod_get "${frontend[@]}" /metrics | grep -q '^# TYPE '; then ok "frontend /metrics"; else failed "frontend /metrics serves no Prometheus metrics"; fi
 
 echo "Database and Redis, from the orchestrator's pod"
 reachability=$(kube exec "deploy/$fullname-orchestrator" -c orchestrator -- python -c '

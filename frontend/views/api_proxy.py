@@ -2,6 +2,10 @@
 
 With nginx, ``/api/`` goes straight to the orchestrator and nginx asks ``/auth/api-token`` instead; both use
 :func:`frontend.api_auth.api_authorization`, so the rules are the same.
+
+The caller's address is appended to the ``X-Forwarded-For`` the request came with, as proxies do: behind an ingress
+controller the orchestrator then finds the client's own address (``TRUSTED_PROXIES`` decides which hops it believes),
+and whatever a client wrote there itself stays to the left of the hops added after it.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ def forward(path: str) -> Response:
     headers = {name: value for name, value in request.headers.items() if name.lower() not in _NOT_FORWARDED}
     if authorization:
         headers["Authorization"] = authorization
-    if request.remote_addr:
-        headers["X-Forwarded-For"] = request.remote_addr
+    forwarded_for = forwarded_chain(request.headers.get("X-Forwarded-For"), request.remote_addr)
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
     try:
         upstream = state.orchestrator.open_stream(
             request.method, f"/api/{path}", request.query_string, headers, request.get_data()
@@ -48,3 +53,11 @@ def forward(path: str) -> Response:
     return Response(
         stream_body(upstream), status=upstream.status_code, headers=response_headers, direct_passthrough=True
     )
+
+
+def forwarded_chain(forwarded_for: str | None, peer: str | None) -> str | None:
+    """``X-Forwarded-For`` for the next hop: the incoming list with ``peer`` (who connected to us) appended."""
+    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
+    if peer:
+        hops.append(peer)
+    return ", ".join(hops) or None

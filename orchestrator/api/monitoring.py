@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from orchestrator.api.schemas import error_responses
 from orchestrator.deps import CurrentCaller, State
 from orchestrator.telemetry.dbpool import CRITICAL_RATIO, WARNING_RATIO, assess, publish_pool_metrics
-from orchestrator.telemetry.http import exposition
+from orchestrator.telemetry.http import exposition, forwarded_by_a_proxy
 
 router = APIRouter(tags=["monitoring"])
 metrics_router = APIRouter(tags=["monitoring"])
@@ -32,8 +32,13 @@ class DbPoolStatusOut(BaseModel):
 
 
 @metrics_router.get("/metrics", include_in_schema=False)
-async def metrics(state: State) -> Response:
-    """Prometheus text format; with PROMETHEUS_MULTIPROC_DIR, the sum over every worker process."""
+async def metrics(state: State, request: Request) -> Response:
+    """Prometheus text format; with PROMETHEUS_MULTIPROC_DIR, the sum over every worker process.
+
+    Not found for requests a proxy forwarded: Prometheus scrapes the service directly.
+    """
+    if forwarded_by_a_proxy(request.headers.keys()):
+        return Response(status_code=status.HTTP_404_NOT_FOUND)
     publish_pool_metrics(state.store.pool_status())
     body, content_type = exposition()
     return Response(body, media_type=content_type)

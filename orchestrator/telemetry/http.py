@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED_ROUTE = "unmatched"
+# What a proxy (nginx, an ingress controller, a load balancer) adds to the requests it forwards.
+FORWARDING_HEADERS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 HTTP_REQUESTS = Counter(
@@ -54,6 +56,15 @@ def share_metrics_between_workers(module: str) -> None:
         os.execv(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]])
     for stale in Path(directory).glob("*.db"):
         stale.unlink(missing_ok=True)
+
+
+def forwarded_by_a_proxy(header_names: Iterable[str]) -> bool:
+    """Whether a request came through a proxy, judging by its headers' names.
+
+    ``/metrics`` is for Prometheus, which scrapes each pod or container directly on the internal network; a request
+    that an ingress or nginx forwarded comes from outside, where the metrics are not published.
+    """
+    return any(name.lower() in FORWARDING_HEADERS for name in header_names)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 import helm_python as helm
+import pytest
 import yaml
+
+from frontend.settings import FrontendSettings
+from frontend.settings import load_settings as load_frontend_settings
+from orchestrator.settings import Settings, load_settings
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 CHART: Final = REPO_ROOT / "helm" / "ai-assistant"
@@ -83,3 +88,33 @@ def env_of(container: Manifest) -> dict[str, Any]:
 def run_script(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
     """``python <arguments>`` from ``cwd``, output captured, whatever its exit status."""
     return subprocess.run([sys.executable, *arguments], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+# Variables read outside the settings classes: prometheus_client's directory, and the passwords Kubernetes puts into
+# DATABASE_URL and REDIS_URL.
+PROCESS_VARIABLES: Final = frozenset({"PROMETHEUS_MULTIPROC_DIR", "POSTGRES_PASSWORD", "REDIS_PASSWORD"})
+# What the orchestrator's sign-ins to OAuth-protected MCP servers need: the key their tokens are sealed with, and the
+# public address their callback is under.
+OAUTH_SIGN_IN_VARIABLES: Final = frozenset({"TOKEN_ENCRYPTION_KEY", "PUBLIC_URL"})
+
+
+def unread_variables(
+    orchestrator: Mapping[str, str], frontend: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, set[str]]:
+    """The variables of each service's environment that it does not read, once both have accepted theirs.
+
+    Raises:
+        ConfigurationError: a service refuses its environment (the orchestrator's or the frontend's).
+    """
+    fields = {name.upper() for name in (*Settings.model_fields, *FrontendSettings.model_fields)}
+    for environment, load in ((orchestrator, load_settings), (frontend, load_frontend_settings)):
+        # Read from the environment as the service reads it (an empty value counts as unset, for instance).
+        with monkeypatch.context() as patch:
+            for name in fields:
+                patch.delenv(name, raising=False)
+            for name, value in environment.items():
+                patch.setenv(name, value)
+            load(_env_file=None)
+    orchestrator_reads = {name.upper() for name in Settings.model_fields} | PROCESS_VARIABLES | OAUTH_SIGN_IN_VARIABLES
+    frontend_reads = {name.upper() for name in FrontendSettings.model_fields} | PROCESS_VARIABLES
+    return {"orchestrator": set(orchestrator) - orchestrator_reads, "frontend": set(frontend) - frontend_reads}

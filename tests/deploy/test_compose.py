@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import shutil
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -11,9 +13,10 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from tests.deploy.support import REPO_ROOT, tool
+from tests.deploy.support import REPO_ROOT, tool, unread_variables
 
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.dev.yml"]
+MONITORING = REPO_ROOT / "monitoring"
 SECRETS = {
     name: f"{name.lower()}-0123456789abcdefghijklmnopqrstuvwxyz"
     for name in (
@@ -152,15 +155,134 @@ def test_nginx_serves_the_repository_configuration_in_front_of_both_services(sta
     assert nginx["environment"]["ORCHESTRATOR_UPSTREAM"] == "orchestrator:8000"
 
 
-def test_monitoring_mounts_the_prometheus_and_grafana_configuration(stack: dict[str, Any]) -> None:
-    prometheus = {v["target"]: v["source"] for v in stack["services"]["prometheus"]["volumes"] if v["type"] == "bind"}
-    grafana = {v["target"]: v["source"] for v in stack["services"]["grafana"]["volumes"] if v["type"] == "bind"}
+def binds(service: dict[str, Any]) -> dict[str, Path]:
+    """A service's bind mounts: target in the container -> the file or folder of the repository."""
+    return {v["target"]: Path(v["source"]) for v in service.get("volumes", []) if v["type"] == "bind"}
 
-    assert prometheus == {
-        "/etc/prometheus/prometheus.yml": str(REPO_ROOT / "monitoring" / "prometheus" / "prometheus.yml"),
-        "/etc/prometheus/rules": str(REPO_ROOT / "monitoring" / "prometheus" / "rules"),
+
+def test_prometheus_scrapes_the_services_by_name_with_the_alert_rules_beside_its_configuration(
+    stack: dict[str, Any],
+) -> None:
+    services = stack["services"]
+    mounts = binds(services["prometheus"])
+    config_file = mounts["/etc/prometheus/prometheus.yml"]
+    config = cast(dict[str, Any], yaml.safe_load(config_file.read_text()))
+    targets = {
+        target: job["static_configs"][0]["labels"]["service"]
+        for job in config["scrape_configs"]
+        for target in job["static_configs"][0]["targets"]
     }
-    assert grafana == {"/etc/grafana/provisioning": str(REPO_ROOT / "monitoring" / "grafana" / "provisioning")}
+
+    assert config_file == MONITORING / "prometheus" / "prometheus.compose.yml"
+    assert all(source.exists() for source in mounts.values())
+    # rule_files are read relative to the configuration file.
+    assert {mounts[f"/etc/prometheus/{rules}"] for rules in config["rule_files"]} == {
+        MONITORING / "prometheus" / "alerts.yml"
+    }
+    assert targets == {"orchestrator:8000": "orchestrator", "frontend:8080": "frontend"}
+    assert services["orchestrator"]["environment"]["PORT"] == "8000"
+    assert services["frontend"]["environment"]["FRONTEND_PORT"] == "8080"
+    assert {"METRICS_ENABLED": "true"}.items() <= services["orchestrator"]["environment"].items()
+
+
+def test_grafana_finds_its_datasource_and_the_dashboards_where_the_provider_looks(stack: dict[str, Any]) -> None:
+    services = stack["services"]
+    mounts = binds(services["grafana"])
+    provisioning = mounts["/etc/grafana/provisioning"]
+    provider = yaml.safe_load((provisioning / "dashboards" / "assistant.yml").read_text())["providers"][0]
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+
+    assert provisioning == MONITORING / "grafana" / "provisioning"
+    assert mounts[provider["options"]["path"]] == MONITORING / "grafana" / "dashboards"
+    assert list((MONITORING / "grafana" / "dashboards").glob("*.json"))
+    assert datasource["url"] == "http://prometheus:9090"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+
+
+def test_worker_processes_add_up_their_metrics_in_a_tmpfs(stack: dict[str, Any]) -> None:
+    for name in ("orchestrator", "frontend"):
+        service = stack["services"][name]
+        assert service["environment"]["PROMETHEUS_MULTIPROC_DIR"] in service["tmpfs"], name
+
+
+def test_both_services_send_their_traces_to_jaeger_under_their_own_names(stack: dict[str, Any]) -> None:
+    orchestrator = stack["services"]["orchestrator"]["environment"]
+    frontend = stack["services"]["frontend"]["environment"]
+
+    for env in (orchestrator, frontend):
+        assert env["OTEL_ENABLED"] == "true"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+    assert (orchestrator["OTEL_SERVICE_NAME"], frontend["FRONTEND_OTEL_SERVICE_NAME"]) == ("orchestrator", "frontend")
+    assert stack["services"]["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+
+
+def test_the_orchestrator_believes_forwarded_addresses_only_from_the_private_network_it_is_reached_on(
+    stack: dict[str, Any],
+) -> None:
+    orchestrator = stack["services"]["orchestrator"]
+    networks = [ipaddress.ip_network(item) for item in orchestrator["environment"]["TRUSTED_PROXIES"].split(",")]
+
+    assert networks
+    assert all(network.is_private for network in networks)
+    assert "ports" not in orchestrator
+
+
+def test_each_service_accepts_its_environment_and_reads_every_variable_of_it(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orchestrator = {name: str(value) for name, value in stack["services"]["orchestrator"]["environment"].items()}
+    frontend = {name: str(value) for name, value in stack["services"]["frontend"]["environment"].items()}
+
+    assert unread_variables(orchestrator, frontend, monkeypatch) == {"orchestrator": set(), "frontend": set()}
+
+
+def test_the_orchestrator_gets_the_token_key_and_both_services_the_public_address(stack: dict[str, Any]) -> None:
+    orchestrator = stack["services"]["orchestrator"]["environment"]
+    frontend = stack["services"]["frontend"]["environment"]
+
+    assert orchestrator["TOKEN_ENCRYPTION_KEY"] == SECRETS["TOKEN_ENCRYPTION_KEY"]
+    assert "TOKEN_ENCRYPTION_KEY" not in frontend
+    assert orchestrator["PUBLIC_URL"] == frontend["PUBLIC_URL"] == "https://localhost"
+
+
+@pytest.mark.parametrize("trusted", ["", "10.0.0.0/8,2001:db8::/32"])
+def test_nginx_starts_from_the_repository_configuration_believing_only_the_proxies_it_is_given(
+    stack: dict[str, Any], tmp_path: Path, trusted: str
+) -> None:
+    nginx = stack["services"]["nginx"]
+    executable = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    assert executable, "nginx is missing: run make system-packages"
+    certificates = tmp_path / "certs"
+    subprocess.run(
+        [str(REPO_ROOT / "scripts" / "make-self-signed-cert.sh"), str(certificates), "localhost"], check=True
+    )
+    # The container's command ("config" prints $ escaped as $$, as in the file), with the repository instead of its
+    # mount, a folder of the test's instead of /tmp/nginx, and a check of the configuration instead of serving it.
+    command = (
+        nginx["command"][0]
+        .replace("$$", "$")
+        .replace("/opt/assistant-nginx", str(REPO_ROOT / "nginx"))
+        .replace("/tmp/nginx", str(tmp_path / "nginx"))
+        .replace("exec nginx ", f"exec {executable} -t -q ")
+        .replace("-g 'daemon off;'", "")
+    )
+    environment = {
+        **{name: str(value) for name, value in nginx["environment"].items()},
+        "NGINX_TRUSTED_PROXIES": trusted,
+        "FRONTEND_UPSTREAM": "127.0.0.1:9",
+        "ORCHESTRATOR_UPSTREAM": "127.0.0.1:9",
+        "TLS_CERTIFICATE": str(certificates / "tls.crt"),
+        "TLS_CERTIFICATE_KEY": str(certificates / "tls.key"),
+        "PATH": "/usr/bin:/bin:/usr/sbin",
+    }
+
+    result = subprocess.run(
+        [*nginx["entrypoint"], command], env=environment, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    snippet = (tmp_path / "nginx" / "snippets" / "trusted-proxies.conf").read_text()
+    assert snippet.splitlines() == [f"set_real_ip_from {proxy};" for proxy in trusted.split(",") if proxy]
 
 
 def test_images_are_built_from_the_dockerfiles_in_the_repository(stack: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from tests.deploy.support import REPO_ROOT, tool
 
-DOCKERFILES = sorted((REPO_ROOT / "docker").glob("*.Dockerfile"))
+DOCKER = REPO_ROOT / "docker"
+DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -79,3 +80,16 @@ def test_the_build_context_leaves_out_everything_but_the_sources() -> None:
     assert rules[0] == "*"
     assert "!.env" not in rules
     assert {"!orchestrator/", "!frontend/", "!mcp_servers/", "!pyproject.toml"} <= set(rules)
+
+
+def test_the_orchestrator_image_has_the_local_embedding_model_as_make_install_installs_it() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    found = re.search(r"^NO_DEPS_PACKAGES := (.+)$", makefile, re.MULTILINE)
+    assert found
+    runs = " ".join(
+        arguments for keyword, arguments in instructions(DOCKER / "orchestrator.Dockerfile") if keyword == "RUN"
+    )
+
+    assert '".[orchestrator,mcp-servers]"' in runs
+    for package in found[1].split():
+        assert f"pip install --no-deps {package}" in runs

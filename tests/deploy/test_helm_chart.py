@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tests.deploy.support import (
     pod_specs,
     render,
     run_script,
+    unread_variables,
 )
 
 VALUE_FILES = [None, *CI_VALUES]
@@ -202,26 +205,85 @@ def test_extra_environment_reaches_the_services() -> None:
     assert env_of(frontend["containers"][0])["FUTURE_UI_SETTING"] == "1"
 
 
+def container_of(manifests: list[Manifest], component: str) -> Manifest:
+    deployment = find(manifests, "Deployment", f"assistant-ai-assistant-{component}")
+    container: Manifest = deployment["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
 def test_services_get_the_observability_and_rate_limit_settings() -> None:
     manifests = render({"tracing": {"enabled": True, "otlpEndpoint": "http://collector:4318"}})
-    for component in ("orchestrator", "frontend"):
-        container = find(manifests, "Deployment", f"assistant-ai-assistant-{component}")["spec"]["template"]["spec"][
-            "containers"
-        ][0]
-        env = env_of(container)
+    orchestrator, frontend = (
+        env_of(container_of(manifests, "orchestrator")),
+        env_of(container_of(manifests, "frontend")),
+    )
+
+    for env in (orchestrator, frontend):
         assert env["OTEL_ENABLED"] == "true"
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
-        assert env["OTEL_SERVICE_NAME"] == component
-        assert {"RATE_LIMIT_ENABLED", "RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_HOUR", "REDIS_URL"} <= env.keys()
-        assert env["PROMETHEUS_MULTIPROC_DIR"] in {m["mountPath"] for m in container["volumeMounts"]}
-        assert env["TOKEN_ENCRYPTION_KEY"]["secretKeyRef"]["key"] == "token-encryption-key"
-    orchestrator = find(manifests, "Deployment", "assistant-ai-assistant-orchestrator")
-    env = env_of(orchestrator["spec"]["template"]["spec"]["containers"][0])
-    assert env["VECTOR_DB_URL"] == "http://assistant-ai-assistant-qdrant:6333"
-    assert env["VECTOR_DB_API_KEY"]["secretKeyRef"]["name"] == "assistant-ai-assistant-qdrant"
-    assert env["DATABASE_URL"] == (
+        assert env["METRICS_ENABLED"] == "true"
+        assert env["REDIS_URL"] == "redis://:$(REDIS_PASSWORD)@assistant-ai-assistant-redis:6379/0"
+        assert env["PUBLIC_URL"] == "https://assistant.example.com"
+    assert (orchestrator["OTEL_SERVICE_NAME"], frontend["FRONTEND_OTEL_SERVICE_NAME"]) == ("orchestrator", "frontend")
+    assert {
+        "RATE_LIMIT_ENABLED",
+        "RATE_LIMIT_PER_MINUTE",
+        "RATE_LIMIT_PER_HOUR",
+        "TRUSTED_PROXIES",
+    } <= orchestrator.keys()
+    assert orchestrator["TOKEN_ENCRYPTION_KEY"]["secretKeyRef"]["key"] == "token-encryption-key"
+    assert "TOKEN_ENCRYPTION_KEY" not in frontend
+    assert orchestrator["VECTOR_DB_URL"] == "http://assistant-ai-assistant-qdrant:6333"
+    assert orchestrator["VECTOR_DB_API_KEY"]["secretKeyRef"]["name"] == "assistant-ai-assistant-qdrant"
+    assert orchestrator["DATABASE_URL"] == (
         "postgresql+asyncpg://assistant:$(POSTGRES_PASSWORD)@assistant-ai-assistant-postgresql:5432/assistant"
     )
+    assert (orchestrator["MEMORY_ENABLED"], orchestrator["EMBEDDINGS_THREADS"], orchestrator["WORKERS"]) == (
+        "true",
+        "1",
+        "1",
+    )
+
+
+def test_a_redis_outside_the_release_gets_keys_of_the_release_own() -> None:
+    external = render(load_values(CHART / "ci" / "external-services-values.yaml"), name="chat")
+    chosen = render(
+        {
+            **(load_values(CHART / "ci" / "external-services-values.yaml") or {}),
+            "externalRedis": {"host": "redis.databases.svc", "keyPrefix": "team-a:"},
+        },
+        name="chat",
+    )
+    bundled = render()
+
+    def prefix(manifests: list[Manifest]) -> str | None:
+        containers = [m["spec"]["template"]["spec"]["containers"][0] for m in manifests if m["kind"] == "Deployment"]
+        [orchestrator] = [c for c in containers if c["name"] == "orchestrator"]
+        value: str | None = env_of(orchestrator).get("REDIS_KEY_PREFIX")
+        return value
+
+    assert (prefix(external), prefix(chosen), prefix(bundled)) == ("chat:", "team-a:", None)
+
+
+@pytest.mark.parametrize(
+    ("component", "workers"), [("orchestrator", 1), ("orchestrator", 3), ("frontend", 1), ("frontend", 2)]
+)
+def test_several_worker_processes_add_up_their_metrics_in_a_writable_directory_of_the_pod(
+    component: str, workers: int
+) -> None:
+    deployment = find(render({component: {"workers": workers}}), "Deployment", f"assistant-ai-assistant-{component}")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = env_of(container)
+
+    if workers == 1:
+        assert "PROMETHEUS_MULTIPROC_DIR" not in env
+        return
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == env["PROMETHEUS_MULTIPROC_DIR"]]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert "emptyDir" in volume
+    assert not mount.get("readOnly", False)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 def test_network_policies_admit_only_the_components_that_need_each_store() -> None:
@@ -257,6 +319,27 @@ def test_network_policies_admit_only_the_components_that_need_each_store() -> No
             id="duplicate-servers",
         ),
         pytest.param({"discovery": {"enabled": False}}, id="servers-without-discovery"),
+        pytest.param(
+            {"redis": {"enabled": False}, "frontend": {"replicaCount": 1}, "orchestrator": {"workers": 2}},
+            id="orchestrator-workers-without-redis",
+        ),
+        pytest.param(
+            {
+                "redis": {"enabled": False},
+                "frontend": {"replicaCount": 1},
+                "orchestrator": {"autoscaling": {"enabled": True, "minReplicas": 1}},
+            },
+            id="orchestrator-autoscaling-without-redis",
+        ),
+        pytest.param({"tracing": {"enabled": True}}, id="tracing-without-a-collector"),
+        pytest.param(
+            {"qdrant": {"enabled": False}, "orchestrator": {"replicaCount": 2}}, id="embedded-memory-replicas"
+        ),
+        pytest.param({"qdrant": {"enabled": False}, "orchestrator": {"workers": 2}}, id="embedded-memory-workers"),
+        pytest.param(
+            {"qdrant": {"enabled": False}, "orchestrator": {"autoscaling": {"enabled": True}}},
+            id="embedded-memory-autoscaling",
+        ),
     ],
 )
 def test_impossible_values_fail_with_a_message(values: dict[str, Any]) -> None:
@@ -286,3 +369,127 @@ def test_every_value_is_documented_and_the_reference_in_the_docs_is_current() ->
     check = run_script("scripts/helm_values_reference.py", "--check")
 
     assert (check.returncode, check.stderr) == (0, "")
+
+
+# --- long-term memory -----------------------------------------------------------------------------------------------
+
+
+def test_without_a_qdrant_server_memories_live_on_a_volume_of_the_one_orchestrator_pod() -> None:
+    manifests = render({"qdrant": {"enabled": False}})
+    deployment = find(manifests, "Deployment", "assistant-ai-assistant-orchestrator")
+    pod = deployment["spec"]["template"]["spec"]
+    env = env_of(pod["containers"][0])
+    claim = find(manifests, "PersistentVolumeClaim", "assistant-ai-assistant-orchestrator")
+
+    [data] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "data"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "data"]
+    assert "VECTOR_DB_URL" not in env
+    assert data["mountPath"] == env["DATA_DIR"]
+    assert volume == {"name": "data", "persistentVolumeClaim": {"claimName": "assistant-ai-assistant-orchestrator"}}
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param({}, id="bundled-qdrant"),
+        pytest.param({"qdrant": {"enabled": False}, "memory": {"enabled": False}}, id="memory-off"),
+        pytest.param(
+            {"qdrant": {"enabled": False}, "orchestrator": {"persistence": {"enabled": False}}}, id="no-volume"
+        ),
+    ],
+)
+def test_the_orchestrator_keeps_no_volume_when_its_memories_are_elsewhere_or_not_kept(values: dict[str, Any]) -> None:
+    manifests = render(values)
+    pod = find(manifests, "Deployment", "assistant-ai-assistant-orchestrator")["spec"]["template"]["spec"]
+
+    [volume] = [v for v in pod["volumes"] if v["name"] == "data"]
+    assert volume == {"name": "data", "emptyDir": {}}
+    assert not [
+        m for m in manifests if m["kind"] == "PersistentVolumeClaim" and "orchestrator" in m["metadata"]["name"]
+    ]
+
+
+def test_an_existing_claim_holds_the_embedded_memories() -> None:
+    manifests = render({"qdrant": {"enabled": False}, "orchestrator": {"persistence": {"existingClaim": "memories"}}})
+    pod = find(manifests, "Deployment", "assistant-ai-assistant-orchestrator")["spec"]["template"]["spec"]
+
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "memories"}} in pod["volumes"]
+    assert not [
+        m for m in manifests if m["kind"] == "PersistentVolumeClaim" and "orchestrator" in m["metadata"]["name"]
+    ]
+
+
+# --- network policies: egress ----------------------------------------------------------------------------------------
+
+
+def egress_ports(policy: Manifest) -> set[int]:
+    """Ports the policy lets its pods reach at any address (rules without ``to``)."""
+    return {port["port"] for rule in policy["spec"]["egress"] if "to" not in rule for port in rule.get("ports", [])}
+
+
+def test_the_orchestrator_may_reach_what_it_calls_and_nothing_else() -> None:
+    default = find(render(), "NetworkPolicy", "assistant-ai-assistant-orchestrator")
+    external = find(
+        render(load_values(CHART / "ci" / "external-services-values.yaml")),
+        "NetworkPolicy",
+        "assistant-ai-assistant-orchestrator",
+    )
+
+    assert default["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    # DNS; HTTPS anywhere (the model, MCP servers and their authorization servers); the Kubernetes API (discovery).
+    assert egress_ports(default) == {53, 443, 6443}
+    # The namespace's pods: the bundled PostgreSQL, Redis and Qdrant, and the MCP servers discovery finds.
+    assert {"to": [{"podSelector": {}}]} in default["spec"]["egress"]
+    # PostgreSQL, Redis, Qdrant and the tracing collector outside the release, on their own ports.
+    assert egress_ports(external) == {53, 443, 6443, 5432, 6379, 6333, 4318}
+
+
+def test_the_frontend_may_reach_the_namespace_sign_in_providers_and_the_collector() -> None:
+    external = find(
+        render(load_values(CHART / "ci" / "external-services-values.yaml")),
+        "NetworkPolicy",
+        "assistant-ai-assistant-frontend",
+    )
+
+    assert {"to": [{"podSelector": {}}]} in external["spec"]["egress"]
+    assert egress_ports(external) == {53, 443, 6379, 4318}
+
+
+def test_egress_may_be_left_open_or_widened() -> None:
+    opened = render({"networkPolicy": {"allowExternalEgress": True}})
+    rule = {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"port": 3000, "protocol": "TCP"}]}
+    widened = render({"networkPolicy": {"extraEgress": [rule]}})
+
+    for component in ("orchestrator", "frontend"):
+        policy = find(opened, "NetworkPolicy", f"assistant-ai-assistant-{component}")
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        assert "egress" not in policy["spec"]
+        assert rule in find(widened, "NetworkPolicy", f"assistant-ai-assistant-{component}")["spec"]["egress"]
+
+
+# --- the services accept what the chart gives them ------------------------------------------------------------------
+
+
+def resolved_env(container: Manifest) -> dict[str, str]:
+    """A container's environment as Kubernetes would give it: Secrets read (as random values), $(VAR) expanded."""
+    env: dict[str, str] = {}
+    for item in container.get("env", []):
+        if "valueFrom" in item:
+            env[item["name"]] = secrets.token_urlsafe(36)
+        else:
+            env[item["name"]] = re.sub(r"\$\((\w+)\)", lambda match: env.get(match[1], match[0]), item["value"])
+    return env
+
+
+@pytest.mark.parametrize("values_file", VALUE_FILES, ids=VALUE_IDS)
+def test_each_service_accepts_its_environment_and_reads_every_variable_of_it(
+    values_file: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests = render(load_values(values_file))
+    orchestrator = resolved_env(container_of(manifests, "orchestrator"))
+    frontend = resolved_env(container_of(manifests, "frontend"))
+
+    assert unread_variables(orchestrator, frontend, monkeypatch) == {"orchestrator": set(), "frontend": set()}

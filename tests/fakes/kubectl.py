@@ -1,8 +1,8 @@
 """A stand-in for ``kubectl`` that answers scripts/verify_deployment.sh's commands from a JSON file.
 
-The state file (``$FAKE_KUBECTL_STATE``) lists the workloads, pods and endpoints to report; ``get --raw`` through
-the service proxy is forwarded over real HTTP to the URL the file maps the Service to, and ``exec ... -- python -c``
-runs the code here with the environment the file gives the pod. Every command line is appended to the file's
+The state file (``$FAKE_KUBECTL_STATE``) lists the workloads, pods and endpoints to report; ``exec ... -- python -c
+CODE ARGS`` runs the code here, with its arguments and the environment the file gives the pods (their ports among
+it, so that a request to 127.0.0.1 reaches the service under test). Every command line is appended to the file's
 ``calls``.
 """
 
@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, cast
-
-import httpx
-
-_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<service>[^/]+)/proxy(?P<path>/.*)$")
 
 
 def main(argv: list[str]) -> int:
@@ -32,8 +27,6 @@ def main(argv: list[str]) -> int:
         return 1
     if args[:2] == ["get", "namespace"]:
         return 0 if args[2] == state["namespace"] else 1
-    if args[:2] == ["get", "--raw"]:
-        return _proxy(args[2], state)
     if args[0] == "get":
         lines = {
             "deployments,statefulsets": [" ".join(str(part) for part in row) for row in state["workloads"]],
@@ -43,9 +36,9 @@ def main(argv: list[str]) -> int:
         print("\n".join(lines))
         return 0
     if args[0] == "exec":
-        code = args[args.index("-c", args.index("--")) + 1]
+        code_at = args.index("-c", args.index("--")) + 1
         result = subprocess.run(
-            [sys.executable, "-c", code], env={**state["exec_env"], "PATH": "/usr/bin:/bin"}, check=False
+            [sys.executable, "-c", *args[code_at:]], env={**state["exec_env"], "PATH": "/usr/bin:/bin"}, check=False
         )
         return result.returncode
     print(f"fake kubectl: unsupported command {args}", file=sys.stderr)
@@ -64,21 +57,6 @@ def _without_globals(argv: list[str], state: dict[str, Any]) -> list[str] | None
         args.append(argv[index])
         index += 1
     return args
-
-
-def _proxy(path: str, state: dict[str, Any]) -> int:
-    match = _PROXY.match(path)
-    base = state["services"].get(match["service"]) if match else None
-    if match is None or base is None:
-        print('Error from server (NotFound): services "?" not found', file=sys.stderr)
-        return 1
-    try:
-        response = httpx.get(base + match["path"], timeout=10)
-    except httpx.HTTPError:
-        print("Error from server (ServiceUnavailable): the server is currently unable to handle the request")
-        return 1
-    print(response.text)
-    return 0 if response.status_code < 400 else 1
 
 
 if __name__ == "__main__":

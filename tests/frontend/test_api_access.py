@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from flask.testing import FlaskClient
 
+from frontend.app import create_app
+from frontend.views.api_proxy import forwarded_chain
 from frontend.views.auth import API_AUTHORIZATION_HEADER
-from tests.frontend.conftest import auth_request, csrf_token, sign_in_locally
+from tests.fakes.oauth_provider import FakeOAuthServer
+from tests.frontend.conftest import JWT_SECRET, auth_request, csrf_token, frontend_settings, sign_in_locally
+from tests.support.process import orchestrator_process
 
 
 def test_api_token_check_refuses_a_browser_that_is_not_signed_in(client: FlaskClient) -> None:
@@ -101,3 +106,37 @@ def test_one_user_cannot_open_another_users_conversation(client: FlaskClient, ot
     assert page.status_code == 404
     assert conversation not in [item["id"] for item in listed]
     assert client.get(f"/c/{conversation}").status_code == 200
+
+
+def test_the_proxy_appends_its_caller_to_the_forwarded_addresses() -> None:
+    assert forwarded_chain("203.0.113.7", "10.0.3.4") == "203.0.113.7, 10.0.3.4"
+    assert forwarded_chain("198.51.100.1 , 203.0.113.7,", "10.0.3.4") == "198.51.100.1, 203.0.113.7, 10.0.3.4"
+    assert forwarded_chain(None, "10.0.3.4") == "10.0.3.4"
+    assert forwarded_chain(None, None) is None
+
+
+async def test_behind_an_ingress_each_client_spends_the_rate_limit_of_its_own_address(
+    tmp_path: Path, oauth_server: FakeOAuthServer
+) -> None:
+    env = {
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "TRUSTED_PROXIES": "127.0.0.1",
+        "RATE_LIMIT_PER_MINUTE": "2",
+        "DATA_DIR": str(tmp_path / "data"),
+        "MCP_BUILTIN_SERVERS": "false",
+        "MEMORY_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    async with orchestrator_process(env, tmp_path) as (_, orchestrator_url):
+        client = create_app(frontend_settings(tmp_path, orchestrator_url, oauth_server)).test_client()
+
+        def call(client_address: str) -> int:
+            # As an ingress controller on this machine (a trusted proxy) forwards the request of client_address.
+            headers = {"Authorization": "Bearer not-a-valid-token", "X-Forwarded-For": client_address}
+            return client.get("/api/conversations", headers=headers).status_code
+
+        first = [call("203.0.113.7") for _ in range(3)]
+        other = call("198.51.100.9")
+
+    assert first == [401, 401, 429]
+    assert other == 401

@@ -33,6 +33,15 @@ def test_requests_are_counted_by_route_template(client: FlaskClient) -> None:
     assert after - before == 2
 
 
+def test_metrics_are_not_shown_to_requests_an_ingress_forwarded(client: FlaskClient) -> None:
+    forwarded = client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.7"})
+    direct = client.get("/metrics")
+
+    assert forwarded.status_code == 404
+    assert "http_requests_total" not in forwarded.get_data(as_text=True)
+    assert direct.status_code == 200
+
+
 async def test_with_several_workers_every_scrape_reports_the_requests_of_all_of_them(tmp_path: Path) -> None:
     port = free_port()
     env = {"FRONTEND_WORKERS": "3", "FRONTEND_THREADS": "2", "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING"}

@@ -71,6 +71,7 @@ async def test_with_several_workers_every_scrape_reports_the_requests_of_all_of_
         "REDIS_KEY_PREFIX": redis_prefix,
         "DATA_DIR": str(tmp_path / "data"),
         "MCP_BUILTIN_SERVERS": "false",
+        "MEMORY_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
     }
     async with orchestrator_process(env, tmp_path) as (_, url):

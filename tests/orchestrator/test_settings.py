@@ -124,3 +124,16 @@ def test_pinned_tools_are_read_as_a_comma_separated_list(monkeypatch: pytest.Mon
     monkeypatch.setenv("TOOL_RETRIEVAL_PINNED", "notes__*, workspace__read_file")
 
     assert load_settings(_env_file=None).tool_retrieval_pinned == ["notes__*", "workspace__read_file"]
+
+
+def test_several_workers_need_a_qdrant_server_while_long_term_memory_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VECTOR_DB_URL", raising=False)
+    monkeypatch.delenv("MEMORY_ENABLED", raising=False)
+    redis = "redis://127.0.0.1:6379/0"
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(workers=2, redis_url=redis, _env_file=None)
+
+    assert [problem.split(":")[0] for problem in caught.value.problems] == ["WORKERS"]
+    assert load_settings(workers=2, redis_url=redis, vector_db_url="http://qdrant:6333", _env_file=None).workers == 2
+    assert load_settings(workers=2, redis_url=redis, memory_enabled=False, _env_file=None).workers == 2

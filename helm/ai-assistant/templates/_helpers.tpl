@@ -168,6 +168,29 @@ base64 encoding of 32 random bytes (a Fernet key) instead of random letters and 
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when long-term memory lives in the orchestrator's own volume (Qdrant Edge in DATA_DIR/vectors). */}}
+{{- define "ai-assistant.embeddedVectors" -}}
+{{- if and .Values.memory.enabled (not (include "ai-assistant.qdrantUrl" .)) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the orchestrator's DATA_DIR is a PersistentVolumeClaim (only the embedded vector store needs one). */}}
+{{- define "ai-assistant.orchestratorPersistent" -}}
+{{- if and (include "ai-assistant.embeddedVectors" .) .Values.orchestrator.persistence.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when more than one orchestrator process may run at once: replicas, an autoscaler or workers. */}}
+{{- define "ai-assistant.orchestratorScaled" -}}
+{{- $values := .Values.orchestrator -}}
+{{- if or (gt (int $values.replicaCount) 1) $values.autoscaling.enabled (gt (int $values.workers) 1) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The port of an http(s) URL: the one written in it, else 443 or 80. Call with the URL. */}}
+{{- define "ai-assistant.urlPort" -}}
+{{- $host := (urlParse .).host -}}
+{{- $port := regexFind ":[0-9]+$" $host | trimPrefix ":" -}}
+{{- if $port -}}{{ $port }}{{- else if hasPrefix "https://" . -}}443{{- else -}}80{{- end -}}
+{{- end -}}
+
 {{- define "ai-assistant.publicUrl" -}}
 {{- if .Values.frontend.publicUrl -}}
 {{- .Values.frontend.publicUrl -}}
@@ -210,6 +233,67 @@ from its parts, with the password from its Secret through Kubernetes' $(VAR) exp
 - name: REDIS_URL
   value: {{ printf "%s://%s:%v/%v" $scheme $host $port $database | quote }}
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* REDIS_KEY_PREFIX of the orchestrator: a Redis outside the release may be shared, so its keys get the release's name. */}}
+{{- define "ai-assistant.redisKeyPrefixEnv" -}}
+{{- if .Values.externalRedis.host }}
+- name: REDIS_KEY_PREFIX
+  value: {{ .Values.externalRedis.keyPrefix | default (printf "%s:" .Release.Name) | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+PROMETHEUS_MULTIPROC_DIR, when a pod runs several worker processes whose metrics /metrics must add up: an emptyDir
+of its own (the root file system is read-only), emptied by the service when it starts. Call with (dict "root" $
+"workers" n); the "metrics" volume is mounted at the same path.
+*/}}
+{{- define "ai-assistant.multiprocessEnv" -}}
+{{- if and .root.Values.metrics.enabled (gt (int .workers) 1) }}
+- name: PROMETHEUS_MULTIPROC_DIR
+  value: /var/lib/prometheus-multiproc
+{{- end }}
+{{- end -}}
+
+{{/*
+Egress of the orchestrator and the frontend when networkPolicy.allowExternalEgress is false: DNS, the pods of the
+namespace (the datastores, the orchestrator, MCP servers found by discovery), port 443 and the Kubernetes API
+anywhere (the model, MCP servers elsewhere and their authorization servers, sign-in providers), and the ports of
+the URLs the values name. Call with (dict "root" $ "ports" (list ...) "kubernetesApi" bool): the component's own
+ports, and whether it watches the Kubernetes API, which many clusters serve on 6443 behind the 443 of its Service.
+*/}}
+{{- define "ai-assistant.egressRules" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+- to:
+    - podSelector: {}
+- ports:
+    - port: 443
+      protocol: TCP
+    {{- if .kubernetesApi }}
+    - port: 6443
+      protocol: TCP
+    {{- end }}
+{{- $ports := list -}}
+{{- $covered := ternary (list 53 443 6443) (list 53 443) (eq .kubernetesApi true) -}}
+{{- range .ports -}}
+{{- if and . (not (has (int .) $covered)) (not (has (int .) $ports)) -}}
+{{- $ports = append $ports (int .) -}}
+{{- end -}}
+{{- end -}}
+{{- if $ports }}
+- ports:
+    {{- range $ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- with .root.Values.networkPolicy.extraEgress }}
+{{ toYaml . }}
 {{- end }}
 {{- end -}}
 
@@ -286,8 +370,14 @@ podAntiAffinity:
 {{- fail (printf "ai-assistant: %s.autoscaling.minReplicas (%v) is more than maxReplicas (%v)" . $autoscaling.minReplicas $autoscaling.maxReplicas) -}}
 {{- end -}}
 {{- end -}}
-{{- if and (gt (int .Values.orchestrator.replicaCount) 1) (not (include "ai-assistant.redisEnabled" .)) -}}
-{{- fail "ai-assistant: several orchestrator replicas share rate limits and state through Redis: enable redis or set externalRedis.host" -}}
+{{- if and .Values.tracing.enabled (not .Values.tracing.otlpEndpoint) -}}
+{{- fail "ai-assistant: tracing.enabled needs tracing.otlpEndpoint, the OTLP/HTTP collector the pods send their traces to (e.g. http://otel-collector.observability:4318)" -}}
+{{- end -}}
+{{- if and (include "ai-assistant.orchestratorScaled" .) (not (include "ai-assistant.redisEnabled" .)) -}}
+{{- fail "ai-assistant: several orchestrator processes (orchestrator.replicaCount, orchestrator.autoscaling or orchestrator.workers above 1) share rate limits and state through Redis: enable redis or set externalRedis.host" -}}
+{{- end -}}
+{{- if and (include "ai-assistant.orchestratorScaled" .) (include "ai-assistant.embeddedVectors" .) -}}
+{{- fail "ai-assistant: without a Qdrant server, long-term memory lives in the orchestrator's volume, which one process opens: enable qdrant or set externalQdrant.url, or keep orchestrator.replicaCount and orchestrator.workers at 1 without autoscaling (or set memory.enabled=false)" -}}
 {{- end -}}
 {{- $names := list -}}
 {{- range .Values.mcpServers.servers -}}

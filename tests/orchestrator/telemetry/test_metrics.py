@@ -33,6 +33,15 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP", "Forwarded"])
+async def test_metrics_are_not_shown_to_requests_a_proxy_forwarded(service: Service, header: str) -> None:
+    forwarded = await service.client.get("/metrics", headers={header: "for=203.0.113.7"})
+    direct = await service.client.get("/metrics")
+
+    assert forwarded.status_code == 404
+    assert direct.status_code == 200
+
+
 async def test_a_turn_with_a_tool_call_is_counted_by_route_model_tool_and_server(
     service: Service, fake_openai: FakeOpenAI
 ) -> None:
