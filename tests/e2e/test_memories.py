@@ -43,6 +43,8 @@ async def test_a_user_sees_searches_adds_and_deletes_their_memories(
     await expect(cards.first).to_contain_text("allergic to peanuts")
 
     await page.get_by_role("link", name="Show all").click()
+    await expect(page.get_by_role("list", name="Your memories")).to_be_visible()
+    await expect(cards).to_have_count(2)
     await page.get_by_role("button", name="Delete memory: I prefer metric units").click()
     await expect(cards).to_have_count(1)
     await expect(page.locator(".memory-list")).not_to_contain_text("metric units")
