@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator import __version__
 from orchestrator.api import (
+    api_keys,
     authorizations,
     catalog,
     conversations,
@@ -35,19 +36,24 @@ from orchestrator.errors import (
     Conflict,
     EmbeddingUnavailable,
     InvalidInput,
+    InvalidParameter,
     MemoryDisabled,
     ModelError,
     ModelNotConfigured,
+    ModelNotFound,
     NotFound,
     OrchestratorError,
     PermissionDenied,
     ServerAuthorizationFailed,
     ServerAuthorizationRequired,
     ServerUnavailable,
+    TokenQuotaExceeded,
     ToolError,
     VectorStoreUnavailable,
 )
 from orchestrator.lifespan import lifespan
+from orchestrator.openai_api import completions
+from orchestrator.openai_api.errors import is_openai_path, openai_error
 from orchestrator.ratelimit import install_rate_limits
 from orchestrator.settings import Settings, get_settings
 from orchestrator.telemetry.http import HttpMetricsMiddleware
@@ -56,12 +62,14 @@ from orchestrator.telemetry.tracing import setup_tracing
 logger = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
+    (ModelNotFound, 404, "model_not_found"),
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
     (AuthenticationFailed, 401, "unauthenticated"),
     (PermissionDenied, 403, "forbidden"),
     (InvalidInput, 422, "invalid_input"),
     (ConfigurationError, 422, "invalid_configuration"),
+    (TokenQuotaExceeded, 429, "token_quota_exceeded"),
     (ModelNotConfigured, 503, "model_not_configured"),
     (ModelError, 502, "model_error"),
     (ServerAuthorizationRequired, 403, "authorization_required"),
@@ -74,32 +82,40 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
 ]
 
 
-def _error(status_code: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+def _error(request: Request, status_code: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    if is_openai_path(request.url.path):
+        return openai_error(status_code, code, detail, param=extra.get("param"))
     headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
     return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status_code, headers=headers)
 
 
-async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     for error_type, status_code, code in _STATUS:
         if isinstance(exc, error_type):
-            return _error(status_code, code, str(exc))
+            if isinstance(exc, InvalidParameter) and is_openai_path(request.url.path):
+                return openai_error(400, exc.code or "invalid_value", str(exc), param=exc.param)
+            return _error(request, status_code, code, str(exc))
     logger.error("unmapped domain error: %r", exc)
-    return _error(500, "internal_error", "internal error")
+    return _error(request, 500, "internal_error", "internal error")
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems: list[str] = []
+    params: list[str] = []
     for error in exc.errors():
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        params.append(location)
         if error.get("type") == "json_invalid":
             problems.append("the request body is not valid JSON")
         else:
             problems.append(f"{location}: {error.get('msg', 'invalid value')}")
-    return _error(422, "invalid_request", "; ".join(problems), errors=problems)
+    if is_openai_path(request.url.path):
+        return openai_error(400, "invalid_request", "; ".join(problems), param=params[0] if params else None)
+    return _error(request, 422, "invalid_request", "; ".join(problems), errors=problems)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {
         401: "unauthenticated",
@@ -108,12 +124,12 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
         405: "method_not_allowed",
         413: "payload_too_large",
     }
-    return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+    return _error(request, exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
 
-async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return _error(500, "internal_error", "internal error")
+    return _error(request, 500, "internal_error", "internal error")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -140,6 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(memories.router)
     app.include_router(usage.router)
+    app.include_router(api_keys.router)
+    app.include_router(completions.router)
     app.include_router(monitoring.router)
     install_rate_limits(app, settings)
     if settings.metrics_enabled:

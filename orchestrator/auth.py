@@ -18,6 +18,8 @@ _LEEWAY_SECONDS = 30
 class Caller:
     user: UserIdentity
     is_admin: bool
+    api_key_id: str | None = None
+    """The API key the request presented; ``None`` for the user's own sign-in (or the local user)."""
 
 
 class Authenticator:

@@ -57,6 +57,10 @@ class ToolChangeNotFound(NotFound):
         super().__init__(f"{server_id}/{tool}")
 
 
+class ApiKeyNotFound(NotFound):
+    kind = "API key"
+
+
 class Conflict(OrchestratorError):
     """The request conflicts with the current state (for example a duplicate id)."""
 
@@ -83,8 +87,25 @@ class ToolDefinitionChanged(Conflict):
         )
 
 
+class TooManyApiKeys(Conflict):
+    """The user has as many API keys as one user may have; revoking one makes room."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"you already have {limit} API keys (the most one user may have); revoke one first")
+
+
 class InvalidInput(OrchestratorError):
     """The request is well-formed but its content is not acceptable (for example a message that is too long)."""
+
+
+class InvalidParameter(InvalidInput):
+    """One named parameter of a request is not acceptable (``param`` is its path, like ``messages[2].content``)."""
+
+    def __init__(self, param: str, message: str, *, code: str | None = None) -> None:
+        self.param = param
+        self.code = code
+        super().__init__(message)
 
 
 class PermissionDenied(OrchestratorError):
@@ -100,6 +121,20 @@ class AuthenticationFailed(OrchestratorError):
 
 class ModelError(OrchestratorError):
     """The language model could not produce a reply."""
+
+
+class ModelNotFound(NotFound):
+    """A client asked for a model id this server does not offer."""
+
+    kind = "model"
+
+
+class TokenQuotaExceeded(OrchestratorError):
+    """The user has spent their daily token quota; it renews at 00:00 UTC."""
+
+    def __init__(self, quota: int | None) -> None:
+        self.quota = quota
+        super().__init__(f"you have used your daily token quota ({quota} tokens); it renews at 00:00 UTC")
 
 
 class ModelNotConfigured(ModelError):

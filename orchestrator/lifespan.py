@@ -12,6 +12,8 @@ import anyio
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from orchestrator.apikeys.service import ApiKeys
+from orchestrator.apikeys.store import SqlApiKeyStore
 from orchestrator.auth import Authenticator, KnownUsers
 from orchestrator.cluster.bus import LocalBus, MessageBus, RedisBus
 from orchestrator.cluster.redis import create_redis, describe_redis
@@ -63,6 +65,7 @@ class AppState:
     stops: TurnStops
     meter: TokenMeter
     turns: ActiveTurns
+    api_keys: ApiKeys
     redis: Redis | None = None
     """The shared Redis client (``REDIS_URL``), for anything that needs Redis; ``None`` without one."""
     memories: Memories | None = None
@@ -205,6 +208,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             stops=TurnStops(bus, turns),
             meter=meter,
             turns=turns,
+            api_keys=ApiKeys(SqlApiKeyStore(database), max_per_user=settings.api_keys_per_user),
             redis=redis,
             memories=retrieval.memories,
         )

@@ -1,4 +1,5 @@
-"""Rate limits on ``/api/...`` with slowapi: per signed-in user, or per client IP for requests without a valid token.
+"""Rate limits on ``/api/...``, ``/v1/...`` and ``/mcp`` with slowapi: per signed-in user (or API key's user), or
+per client IP for requests without a valid token.
 
 Counters live in Redis (``REDIS_URL``), so every replica counts against the same limits; without Redis they live in
 the process. When Redis stops answering, slowapi logs it and counts in memory (per replica) instead of failing
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.errors import AuthenticationFailed
+from orchestrator.openai_api.errors import is_openai_path, openai_error
 from orchestrator.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,10 +59,20 @@ class TrustedProxies:
         return hops[0] if hops else peer
 
 
+LIMITED_PATHS = ("/api/", "/v1/", "/mcp")
+
+
 def rate_limit_key(request: Request, proxies: TrustedProxies) -> str:
-    """``user:<id>`` for a request with a valid token (or the local user), else ``ip:<client address>``."""
+    """``user:<id>`` for a request with a valid token (or the local user), else ``ip:<client address>``.
+
+    An API key counts for its user once this process has seen it valid (before that, for its client address).
+    """
     state = getattr(request.app.state, "assistant", None)
     if state is not None:
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        owner = state.api_keys.known_owner(token.strip()) if scheme.lower() == "bearer" else None
+        if owner is not None:
+            return f"user:{owner}"
         try:
             caller = state.auth.authenticate(request.headers.get("authorization"))
         except AuthenticationFailed:
@@ -93,7 +105,7 @@ def _api() -> None:
 
 
 class RateLimitMiddleware:
-    """Answers 429 (with ``Retry-After``) to ``/api/`` requests over their limits.
+    """Answers 429 (with ``Retry-After``) to ``/api/``, ``/v1/`` and ``/mcp`` requests over their limits.
 
     With Redis the check runs on a worker thread: slowapi's storage is synchronous, and a Redis that stopped
     answering would otherwise hold the event loop for up to ``REDIS_TIMEOUT_SECONDS``.
@@ -105,7 +117,7 @@ class RateLimitMiddleware:
         self._in_thread = in_thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/") or not self._limiter.enabled:
+        if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PATHS) or not self._limiter.enabled:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -122,7 +134,7 @@ class RateLimitMiddleware:
 
 
 def install_rate_limits(app: FastAPI, settings: Settings) -> ApiLimiter:
-    """Limit every ``/api/`` request (``app.state.limiter``); other paths (probes, ``/metrics``) are not limited."""
+    """Limit every ``/api/``, ``/v1/`` and ``/mcp`` request (``app.state.limiter``); probes and ``/metrics`` are not."""
     proxies = TrustedProxies(settings.trusted_proxies)
     storage_options: dict[str, object] = {"key_prefix": f"{settings.redis_key_prefix}ratelimit"}
     if settings.redis_url:
@@ -152,6 +164,8 @@ def install_rate_limits(app: FastAPI, settings: Settings) -> ApiLimiter:
 
 def _rate_limited(limiter: Limiter, request: Request, exc: RateLimitExceeded) -> JSONResponse:
     if exc.limit is None:
+        if is_openai_path(request.url.path):
+            return openai_error(429, "rate_limited", "too many requests")
         return JSONResponse({"detail": "too many requests", "code": "rate_limited"}, status_code=429)
     item = exc.limit.limit
     retry_after = item.get_expiry()
@@ -162,8 +176,9 @@ def _rate_limited(limiter: Limiter, request: Request, exc: RateLimitExceeded) ->
             retry_after = max(1, math.ceil(reset_at - time.time()))
         except Exception:  # the storage failed between the hit and now: the window's length is a safe answer
             logger.debug("could not read the rate limit window", exc_info=True)
+    detail = f"too many requests ({item}); try again in {retry_after} s"
+    if is_openai_path(request.url.path):
+        return openai_error(429, "rate_limited", detail, headers={"Retry-After": str(retry_after)})
     return JSONResponse(
-        {"detail": f"too many requests ({item}); try again in {retry_after} s", "code": "rate_limited"},
-        status_code=429,
-        headers={"Retry-After": str(retry_after)},
+        {"detail": detail, "code": "rate_limited"}, status_code=429, headers={"Retry-After": str(retry_after)}
     )

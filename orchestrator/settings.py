@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     daily_token_quota: int = Field(default=0, ge=0)
     daily_token_quota_overrides: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
 
+    # --- API keys (the OpenAI-compatible /v1 API and the /mcp endpoint) ---
+    api_keys_per_user: int = Field(default=20, ge=1, le=1000)
+
     # --- telemetry ---
     metrics_enabled: bool = True
     otel_enabled: bool = False

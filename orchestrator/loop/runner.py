@@ -98,6 +98,17 @@ class TurnRunner:
         self._selector = selector or _ALL_TOOLS
         self._memory = memory
 
+    @property
+    def limits(self) -> LoopLimits:
+        return self._limits
+
+    def on_store(self, store: ConversationStore, limits: LoopLimits) -> TurnRunner:
+        """This runner's model, tools, tool selection and token meter over another store and limits, without memory
+        recall: for turns whose messages are not a stored conversation (the OpenAI-compatible API's)."""
+        return TurnRunner(
+            self._model, self._tools, store, limits, self.interactions, meter=self._meter, selector=self._selector
+        )
+
     async def start(self, user: UserIdentity, conversation_id: str, content: str) -> StartedTurn:
         """Store ``content`` as the user's message; the reply is produced by ``run``.
 

@@ -203,3 +203,19 @@ class TokenUsage(Base):
     completion_tokens: Mapped[int] = mapped_column(BigInteger)
     requests: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    """A user's key for ``/v1`` and ``/mcp``: only the SHA-256 of the secret is kept, and a prefix to recognise it."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_prefix", "prefix"), Index("ix_api_keys_user_id", "user_id"))
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(String(32))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
