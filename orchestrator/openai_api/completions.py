@@ -24,11 +24,19 @@ from orchestrator.auth import Caller
 from orchestrator.deps import CurrentCaller, State
 from orchestrator.errors import ModelNotConfigured, ModelNotFound, OrchestratorError, TokenQuotaExceeded
 from orchestrator.lifespan import AppState
-from orchestrator.loop.events import MessageEnd, Token, ToolCallStarted, TurnError, TurnEvent
+from orchestrator.loop.events import (
+    MessageEnd,
+    Token,
+    ToolCallFinished,
+    ToolCallProgress,
+    ToolCallStarted,
+    TurnError,
+    TurnEvent,
+)
 from orchestrator.loop.runner import StartedTurn, TurnRunner
 from orchestrator.openai_api.errors import error_body
 from orchestrator.openai_api.schemas import ChatCompletionRequest, check_supported
-from orchestrator.openai_api.streaming import DONE, Chunk, ChunkStreamResponse, until_disconnect
+from orchestrator.openai_api.streaming import DONE, Chunk, ChunkStreamResponse, Comment, until_disconnect
 from orchestrator.openai_api.turns import prepare_turn
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -169,6 +177,17 @@ def _json(end: MessageEnd, completion: _Completion, caller: Caller) -> Response:
     return JSONResponse(body)
 
 
+def _comment(event: TurnEvent) -> Comment | None:
+    """What the tools are doing, as comments (OpenAI's stream format has no place for tools run by the server)."""
+    if isinstance(event, ToolCallStarted):
+        return Comment(f"tool_call_started {event.id} {event.name}")
+    if isinstance(event, ToolCallProgress):
+        return Comment(f"tool_call_progress {event.id} {event.progress:g}")
+    if isinstance(event, ToolCallFinished):
+        return Comment(f"tool_call_finished {event.id} {'error' if event.is_error else 'ok'}")
+    return None
+
+
 async def _stream(
     runner: TurnRunner,
     started: StartedTurn,
@@ -182,6 +201,8 @@ async def _stream(
         text = completion.text_of(event)
         if text is not None:
             await chunks.send(completion.chunk({"content": text}))
+        elif (comment := _comment(event)) is not None:
+            await chunks.send(comment)
 
     try:
         end = await runner.run(started, emit)

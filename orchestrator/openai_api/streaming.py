@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -18,13 +19,23 @@ from orchestrator.telemetry.metrics import ACTIVE_STREAMS
 KEEPALIVE_SECONDS = 15.0
 DONE = "[DONE]"
 
-Chunk = dict[str, Any] | str
-"""A JSON object to send as one event's data, or ``DONE``."""
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """An SSE comment line: clients ignore it; it keeps proxies from timing out and shows what the server does."""
+
+    text: str
+
+
+Chunk = dict[str, Any] | str | Comment
+"""A JSON object to send as one event's data, ``DONE``, or a comment."""
 ChunkProducer = Callable[[MemoryObjectSendStream[Chunk]], Awaitable[None]]
 T = TypeVar("T")
 
 
 def encode_chunk(chunk: Chunk) -> bytes:
+    if isinstance(chunk, Comment):
+        return f": {' '.join(chunk.text.split())}\n\n".encode()
     data = chunk if isinstance(chunk, str) else json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
     return f"data: {data}\n\n".encode()
 

@@ -10,8 +10,7 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAI, text, tool_calls
 from tests.fakes.openai_server import error as model_error
-from tests.orchestrator.api.conftest import bearer
-from tests.orchestrator.openai_api.conftest import ALICE, BOB, new_key, openai_client
+from tests.orchestrator.openai_api.conftest import QUOTA_USER, KeyOwner, key_owner, openai_client
 from tests.support.service import Service
 
 
@@ -20,10 +19,10 @@ def tool_results(request: dict[str, Any]) -> list[str]:
 
 
 async def test_a_completion_runs_the_tool_on_the_server_and_answers_with_the_final_reply(
-    secured: Service, fake_openai: FakeOpenAI
+    secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner
 ) -> None:
     fake_openai.script(tool_calls([("test__echo", {"text": "ping"})]), text("The tool said ping."))
-    client = openai_client(secured, await new_key(secured.client, BOB))
+    client = openai_client(secured, owner.key)
 
     completion = await client.chat.completions.create(
         model="assistant",
@@ -53,14 +52,14 @@ async def test_a_completion_runs_the_tool_on_the_server_and_answers_with_the_fin
     assert any(tool["function"]["name"] == "test__echo" for tool in first["tools"])
     assert tool_results(second) == ["ping"]
     # Nothing was added to the user's conversations.
-    assert (await secured.client.get("/api/conversations", headers=BOB)).json() == []
+    assert (await secured.client.get("/api/conversations", headers=owner.headers)).json() == []
 
 
 async def test_a_streamed_completion_sends_chunks_then_usage_then_done(
-    secured: Service, fake_openai: FakeOpenAI
+    secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner
 ) -> None:
     fake_openai.script(tool_calls([("test__echo", {"text": "pong"})]), text("It said pong, all done."))
-    client = openai_client(secured, await new_key(secured.client, BOB))
+    client = openai_client(secured, owner.key)
 
     stream = await client.chat.completions.create(
         model="assistant",
@@ -80,9 +79,9 @@ async def test_a_streamed_completion_sends_chunks_then_usage_then_done(
     assert tool_results(fake_openai.requests[1]) == ["pong"]
 
 
-async def test_the_raw_stream_ends_with_done(secured: Service, fake_openai: FakeOpenAI) -> None:
+async def test_the_raw_stream_ends_with_done(secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner) -> None:
     fake_openai.script(text("Short."))
-    key = await new_key(secured.client, BOB)
+    key = owner.key
     async with secured.client.stream(
         "POST",
         "/v1/chat/completions",
@@ -96,8 +95,8 @@ async def test_the_raw_stream_ends_with_done(secured: Service, fake_openai: Fake
     assert all("usage" not in json.loads(event) for event in events[:-1])
 
 
-async def test_models_lists_the_assistant_and_the_configured_model(secured: Service) -> None:
-    client = openai_client(secured, await new_key(secured.client, BOB))
+async def test_models_lists_the_assistant_and_the_configured_model(secured: Service, owner: KeyOwner) -> None:
+    client = openai_client(secured, owner.key)
 
     models = [model.id async for model in client.models.list()]
     one = await client.models.retrieve("assistant")
@@ -112,7 +111,11 @@ async def test_models_lists_the_assistant_and_the_configured_model(secured: Serv
 @pytest.mark.parametrize(
     ("extra", "param", "code"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools", "unsupported_parameter"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
+            "tools",
+            "unsupported_parameter",
+        ),
         ({"n": 2}, "n", "unsupported_parameter"),
         ({"frobnicate": True}, "frobnicate", "unknown_parameter"),
         ({"messages": [{"role": "assistant", "content": "last"}]}, "messages[0].role", None),
@@ -122,9 +125,14 @@ async def test_models_lists_the_assistant_and_the_configured_model(secured: Serv
     ],
 )
 async def test_bad_requests_get_openai_style_errors_naming_the_problem(
-    secured: Service, fake_openai: FakeOpenAI, extra: dict[str, Any], param: str | None, code: str | None
+    secured: Service,
+    fake_openai: FakeOpenAI,
+    owner: KeyOwner,
+    extra: dict[str, Any],
+    param: str | None,
+    code: str | None,
 ) -> None:
-    key = await new_key(secured.client, BOB)
+    key = owner.key
     body = {"model": "assistant", "messages": [{"role": "user", "content": "hi"}], **extra}
 
     response = await secured.client.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})
@@ -140,8 +148,8 @@ async def test_bad_requests_get_openai_style_errors_naming_the_problem(
     assert fake_openai.requests == []
 
 
-async def test_client_side_tools_are_refused_through_the_openai_client(secured: Service) -> None:
-    client = openai_client(secured, await new_key(secured.client, BOB))
+async def test_client_side_tools_are_refused_through_the_openai_client(secured: Service, owner: KeyOwner) -> None:
+    client = openai_client(secured, owner.key)
 
     with pytest.raises(openai.BadRequestError) as refused:
         await client.chat.completions.create(
@@ -152,12 +160,12 @@ async def test_client_side_tools_are_refused_through_the_openai_client(secured: 
     assert refused.value.param == "tools"
 
 
-async def test_unknown_and_revoked_keys_get_401(secured: Service, fake_openai: FakeOpenAI) -> None:
-    key = await new_key(secured.client, BOB)
+async def test_unknown_and_revoked_keys_get_401(secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner) -> None:
+    key = owner.key
     client = openai_client(secured, key)
     assert [model.id async for model in client.models.list()]
-    [listed] = (await secured.client.get("/api/api-keys", headers=BOB)).json()
-    assert (await secured.client.delete(f"/api/api-keys/{listed['id']}", headers=BOB)).status_code == 204
+    [listed] = (await secured.client.get("/api/api-keys", headers=owner.headers)).json()
+    assert (await secured.client.delete(f"/api/api-keys/{listed['id']}", headers=owner.headers)).status_code == 204
 
     for bad in (key, key[:-4] + "abcd", "mcpa_short"):
         with pytest.raises(openai.AuthenticationError) as refused:
@@ -171,9 +179,9 @@ async def test_unknown_and_revoked_keys_get_401(secured: Service, fake_openai: F
 
 
 async def test_a_user_past_the_daily_quota_gets_429_insufficient_quota(
-    secured: Service, fake_openai: FakeOpenAI
+    secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner
 ) -> None:
-    client = openai_client(secured, await new_key(secured.client, bearer("carol")))  # carol may spend 1 token a day
+    client = openai_client(secured, (await key_owner(secured.client, QUOTA_USER)).key)  # may spend 1 token a day
     fake_openai.script(text("This reply spends the quota."))
     first = await client.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "hi"}])
     assert first.choices[0].message.content == "This reply spends the quota."
@@ -186,23 +194,26 @@ async def test_a_user_past_the_daily_quota_gets_429_insufficient_quota(
     assert fake_openai.requests == []
 
 
-async def test_completion_tokens_count_for_the_keys_user(secured: Service, fake_openai: FakeOpenAI) -> None:
+async def test_completion_tokens_count_for_the_keys_user(
+    secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner
+) -> None:
     fake_openai.script(text("Counted."))
-    client = openai_client(secured, await new_key(secured.client, ALICE))
+    client = openai_client(secured, owner.key)
 
     completion = await client.chat.completions.create(model="fake-gpt", messages=[{"role": "user", "content": "hi"}])
 
-    usage = (await secured.client.get("/api/usage", headers=ALICE)).json()
+    usage = (await secured.client.get("/api/usage", headers=owner.headers)).json()
     assert completion.usage is not None
     assert usage["total"]["prompt_tokens"] == completion.usage.prompt_tokens
     assert usage["total"]["completion_tokens"] == completion.usage.completion_tokens
-    bobs = (await secured.client.get("/api/usage", headers=BOB)).json()
-    assert bobs["total"]["requests"] == 0
+    other = await key_owner(secured.client)
+    others = (await secured.client.get("/api/usage", headers=other.headers)).json()
+    assert others["total"]["requests"] == 0
 
 
-async def test_a_model_error_is_a_502_server_error(secured: Service, fake_openai: FakeOpenAI) -> None:
+async def test_a_model_error_is_a_502_server_error(secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner) -> None:
     fake_openai.script(model_error(400))
-    key = await new_key(secured.client, BOB)
+    key = owner.key
 
     response = await secured.client.post(
         "/v1/chat/completions",
@@ -212,3 +223,24 @@ async def test_a_model_error_is_a_502_server_error(secured: Service, fake_openai
 
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "server_error"
+
+
+async def test_a_client_that_goes_away_cancels_the_turn_and_its_tool_calls(
+    secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner
+) -> None:
+    before = await secured.state.registry.call_tool("test__cancellations", {"at_least": 0, "wait_seconds": 0})
+    # Both calls start together; progress from ``slow`` means the server is running them both.
+    fake_openai.script(tool_calls([("test__slow", {"seconds": 30}), ("test__hang", {})]))
+    body = {"model": "assistant", "messages": [{"role": "user", "content": "wait"}], "stream": True}
+
+    async with secured.client.stream(
+        "POST", "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {owner.key}"}
+    ) as response:
+        async for line in response.aiter_lines():
+            if line.startswith(": tool_call_progress"):
+                break
+
+    after = await secured.state.registry.call_tool(
+        "test__cancellations", {"at_least": int(before.text) + 1, "wait_seconds": 10}
+    )
+    assert int(after.text) == int(before.text) + 1
