@@ -14,6 +14,7 @@ from opentelemetry.instrumentation.sqlalchemy import (  # pyright: ignore[report
     SQLAlchemyInstrumentor,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from orchestrator import __version__
 from orchestrator.api import (
@@ -52,6 +53,9 @@ from orchestrator.errors import (
     VectorStoreUnavailable,
 )
 from orchestrator.lifespan import lifespan
+from orchestrator.mcp_server.endpoint import METHODS as MCP_METHODS
+from orchestrator.mcp_server.endpoint import PATH as MCP_PATH
+from orchestrator.mcp_server.endpoint import McpEndpoint, serving_mcp
 from orchestrator.openai_api import completions
 from orchestrator.openai_api.errors import is_openai_path, openai_error
 from orchestrator.ratelimit import install_rate_limits
@@ -135,11 +139,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the orchestrator's ASGI app from ``settings`` (read from the environment when not given)."""
     settings = settings or get_settings()
+    mcp_endpoint = McpEndpoint(max_request_bytes=settings.max_request_bytes)
     app = FastAPI(
         title="MCP Assistant orchestrator",
         version=__version__,
         summary="Runs OpenAI tool-calling conversations against tools from MCP servers.",
-        lifespan=lifespan(settings),
+        lifespan=serving_mcp(lifespan(settings), mcp_endpoint),
         max_body_size=settings.max_request_bytes,
     )
     app.add_exception_handler(OrchestratorError, _domain_error)
@@ -158,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage.router)
     app.include_router(api_keys.router)
     app.include_router(completions.router)
+    app.router.routes.append(Route(MCP_PATH, mcp_endpoint, methods=MCP_METHODS, include_in_schema=False))
     app.include_router(monitoring.router)
     install_rate_limits(app, settings)
     if settings.metrics_enabled:

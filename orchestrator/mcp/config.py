@@ -15,9 +15,10 @@ VS Code's ``{"servers": {...}}`` spelling is accepted too. Per server:
   ``${VAR}`` expansion) ends in ``/sse``.
 * ours: ``timeout`` (tool-call seconds), ``connectTimeout`` (seconds), ``disabled``; and what the server is trusted
   with, both off by default: ``sendUserId`` (the caller's user id in each tool call's ``_meta``) and
-  ``useServiceToken`` (the orchestrator's service token as its bearer token). ``oauth`` (HTTP servers): ``true``,
-  or ``{"clientId", "clientSecret", "tokenEndpointAuthMethod", "scope"}`` for pre-registered credentials: each user
-  signs in to the server (a server answering 401 is treated so without it).
+  ``useServiceToken`` (the orchestrator's service token as its bearer token); ``share``, off by default too: its
+  tools are offered to other MCP clients through the assistant's own ``/mcp`` endpoint. ``oauth`` (HTTP servers):
+  ``true``, or ``{"clientId", "clientSecret", "tokenEndpointAuthMethod", "scope"}`` for pre-registered credentials:
+  each user signs in to the server (a server answering 401 is treated so without it).
 * ignored: ``description``, ``alwaysAllow``, ``autoApprove`` (other clients' UI and approval hints; ignoring an
   auto-approve list only means more approvals here, never fewer).
 
@@ -49,7 +50,7 @@ from orchestrator.mcp.types import SERVER_ID_PATTERN, OAuthClientConfig, ServerC
 _STDIO_KEYS: Final = frozenset({"command", "args", "env", "cwd"})
 _HTTP_KEYS: Final = frozenset({"url", "headers", "oauth"})
 _COMMON_KEYS: Final = frozenset(
-    {"type", "transport", "timeout", "connectTimeout", "disabled", "sendUserId", "useServiceToken", "roots"}
+    {"type", "transport", "timeout", "connectTimeout", "disabled", "sendUserId", "useServiceToken", "share", "roots"}
 )
 IGNORED_KEYS: Final = frozenset({"description", "alwaysAllow", "autoApprove"})
 """Keys other MCP clients write that carry nothing for us; accepted and ignored."""
@@ -77,7 +78,7 @@ _FIELD_KEYS: Final = {
     "send_user_id": "sendUserId",
     "use_service_token": "useServiceToken",
 }
-_FLAG_KEYS: Final = {"sendUserId": "send_user_id", "useServiceToken": "use_service_token"}
+_FLAG_KEYS: Final = {"sendUserId": "send_user_id", "useServiceToken": "use_service_token", "share": "share"}
 """Our true/false keys and the ServerConfig fields they set."""
 
 

@@ -27,6 +27,7 @@ def builtin_servers(data_dir: Path) -> list[ServerConfig]:
             args=("-m", "mcp_servers.notes"),
             env={"NOTES_DB_PATH": str(data_dir / "notes.db")},
             send_user_id=True,
+            share=True,  # each user's own data: fine to offer to the user's other MCP clients
         ),
         ServerConfig(
             id="workspace",
@@ -35,6 +36,7 @@ def builtin_servers(data_dir: Path) -> list[ServerConfig]:
             args=("-m", "mcp_servers.workspace"),
             env={"WORKSPACE_ROOT": str(data_dir / "workspace")},
             send_user_id=True,
+            share=True,
         ),
     ]
 

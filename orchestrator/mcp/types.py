@@ -58,6 +58,7 @@ class ServerConfig(BaseModel):
     # Trust: what the orchestrator shares with this server. Off unless the server is known to be ours.
     send_user_id: bool = False  # the caller's user id in every tool call's _meta (USER_META_KEY)
     use_service_token: bool = False  # Authorization: Bearer $MCP_SERVICE_TOKEN, unless headers say otherwise
+    share: bool = False  # its tools are offered to other MCP clients by the assistant's own /mcp endpoint
     roots: tuple[str, ...] = ()  # file:// URIs offered when the server asks for roots
     # Each user signs in to the server (OAuth 2.1) and gets a connection of their own. A server that answers 401
     # without this is treated the same way, with the client registered dynamically.

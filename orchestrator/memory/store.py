@@ -48,6 +48,11 @@ class SqlStore:
         self._postgres = database.dialect == "postgresql"
         self._clock = clock
 
+    @property
+    def database(self) -> Database:
+        """The database it runs on, for features with SQL of their own (API keys, conversation search)."""
+        return self._database
+
     # --- users ---------------------------------------------------------------------------------------------------
 
     async def ensure_user(self, user: UserIdentity) -> None:
