@@ -26,6 +26,7 @@ from slowapi.errors import RateLimitExceeded
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from orchestrator.apikeys.keys import is_api_key
 from orchestrator.errors import AuthenticationFailed
 from orchestrator.openai_api.errors import is_openai_path, openai_error
 from orchestrator.settings import Settings
@@ -65,7 +66,7 @@ LIMITED_PATHS = ("/api/", "/v1/", "/mcp")
 def rate_limit_key(request: Request, proxies: TrustedProxies) -> str:
     """``user:<id>`` for a request with a valid token (or the local user), else ``ip:<client address>``.
 
-    An API key counts for its user once this process has seen it valid (before that, for its client address).
+    An API key counts for its user (``RateLimitMiddleware`` checks a key it has not seen before asking).
     """
     state = getattr(request.app.state, "assistant", None)
     if state is not None:
@@ -121,6 +122,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
+        await _learn_key_owner(request)
         try:
             if self._in_thread:
                 await anyio.to_thread.run_sync(self._limiter.check, request)
@@ -131,6 +133,19 @@ class RateLimitMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+async def _learn_key_owner(request: Request) -> None:
+    """Check an API key this process has not seen yet, so its first request counts for its user too."""
+    state = getattr(request.app.state, "assistant", None)
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if state is None or scheme.lower() != "bearer" or not is_api_key(token.strip()):
+        return
+    if state.api_keys.known_owner(token.strip()) is None:
+        try:
+            await state.api_keys.authenticate(token.strip())
+        except AuthenticationFailed:
+            pass  # counted for its client address; the request itself is refused further in
 
 
 def install_rate_limits(app: FastAPI, settings: Settings) -> ApiLimiter:

@@ -127,3 +127,19 @@ async def test_with_redis_down_requests_still_succeed_limited_in_memory_and_redi
                     if await keys_matching(redis.url, "*ratelimit*"):
                         break
                     await anyio.sleep(0.2)
+
+
+async def test_api_key_requests_count_against_the_keys_user_on_v1_too(make_settings: SettingsFactory) -> None:
+    settings = make_settings({}, jwt_secret_key=JWT_SECRET, rate_limit_per_minute=4)
+    async with running_service(settings) as service:
+        created = await service.client.post("/api/api-keys", json={"name": "ci"}, headers=ALICE)
+        key = {"Authorization": f"Bearer {created.json()['key']}"}
+        models = [(await service.client.get("/v1/models", headers=key)).status_code for _ in range(2)]
+
+        mixed = await service.client.get("/api/conversations", headers=ALICE)
+        refused = await service.client.get("/v1/models", headers=key)
+
+        assert (created.status_code, models, mixed.status_code) == (201, [200, 200], 200)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+        assert await statuses(service.client, 1, BOB) == [200]
