@@ -12,6 +12,7 @@ adds entries to the left of the ones our proxies append, so it cannot choose who
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import math
@@ -142,10 +143,8 @@ async def _learn_key_owner(request: Request) -> None:
     if state is None or scheme.lower() != "bearer" or not is_api_key(token.strip()):
         return
     if state.api_keys.known_owner(token.strip()) is None:
-        try:
+        with contextlib.suppress(AuthenticationFailed):  # counted for its client address, refused further in
             await state.api_keys.authenticate(token.strip())
-        except AuthenticationFailed:
-            pass  # counted for its client address; the request itself is refused further in
 
 
 def install_rate_limits(app: FastAPI, settings: Settings) -> ApiLimiter:

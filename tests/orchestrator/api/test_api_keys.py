@@ -24,7 +24,8 @@ async def test_a_new_key_is_shown_once_then_listed_without_its_secret(secured: S
     [listed] = (await secured.client.get("/api/api-keys", headers=owner.headers)).json()
 
     assert set(listed) == {"id", "name", "prefix", "created_at", "last_used_at"}
-    assert owner.key.startswith(listed["prefix"]) and listed["prefix"] != owner.key
+    assert owner.key.startswith(listed["prefix"])
+    assert listed["prefix"] != owner.key
     assert owner.key not in str(listed)
 
 

@@ -39,7 +39,8 @@ async def test_the_secret_is_shown_once_and_only_its_hash_is_stored(
 
     created = await keys.create(alice.id, "laptop")
 
-    assert created.secret.startswith(KEY_MARKER) and len(created.secret) > 40
+    assert created.secret.startswith(KEY_MARKER)
+    assert len(created.secret) > 40
     assert created.record.prefix == created.secret[:PREFIX_CHARS]
     [row] = await stored_rows(database, alice.id)
     assert all(created.secret not in str(value) for value in row)
@@ -107,4 +108,4 @@ async def test_a_user_has_at_most_the_limit_of_active_keys(store: SqlStore, keys
     await keys.revoke(alice.id, made[0].record.id)
 
     assert (await keys.create(alice.id, "room again")).record.name == "room again"
-    assert [key.name for key in await keys.list(alice.id)][0] == "room again"
+    assert next(key.name for key in await keys.list(alice.id)) == "room again"

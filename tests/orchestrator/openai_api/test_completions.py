@@ -45,7 +45,8 @@ async def test_a_completion_runs_the_tool_on_the_server_and_answers_with_the_fin
         "The tool said ping.",
         "stop",
     )
-    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert completion.usage is not None
+    assert completion.usage.total_tokens > 0
     first, second = fake_openai.requests
     assert [message["role"] for message in first["messages"]] == ["system", "user", "assistant", "user"]
     assert first["messages"][0]["content"].endswith("Answer briefly.")
@@ -75,7 +76,9 @@ async def test_a_streamed_completion_sends_chunks_then_usage_then_done(
     content = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert content == "It said pong, all done."
     assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == "stop"
-    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens > 0
     assert tool_results(fake_openai.requests[1]) == ["pong"]
 
 
@@ -140,7 +143,8 @@ async def test_bad_requests_get_openai_style_errors_naming_the_problem(
     error = response.json()["error"]
     assert response.status_code == (404 if code == "model_not_found" else 400)
     assert set(error) == {"message", "type", "param", "code"}
-    assert error["type"] == "invalid_request_error" and error["message"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"]
     if param is not None:
         assert error["param"] == param
     if code is not None:
@@ -174,7 +178,8 @@ async def test_unknown_and_revoked_keys_get_401(secured: Service, fake_openai: F
             )
         assert refused.value.code == "invalid_api_key"
     missing = await secured.client.get("/v1/models")
-    assert missing.status_code == 401 and missing.json()["error"]["code"] == "invalid_api_key"
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "invalid_api_key"
     assert fake_openai.requests == []
 
 
