@@ -18,7 +18,7 @@ from frontend.sessions import configure_sessions
 from frontend.settings import FrontendSettings, get_settings
 from frontend.state import FrontendState, install_state
 from frontend.telemetry import install_telemetry
-from frontend.views import api_proxy, auth, chat, health, memories, oauth, servers
+from frontend.views import api_keys, api_proxy, auth, chat, health, memories, oauth, servers
 from frontend.views.pages import error_page, login_redirect
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def create_app(settings: FrontendSettings | None = None) -> Flask:
             sessions=sessions,
         ),
     )
-    for module in (auth, chat, servers, memories, oauth, health, api_proxy):
+    for module in (auth, chat, servers, memories, api_keys, oauth, health, api_proxy):
         app.register_blueprint(module.blueprint)
     # The proxy and nginx's token check apply the CSRF rule themselves (a header on state-changing API calls).
     csrf.exempt(api_proxy.blueprint)  # pyright: ignore[reportUnknownMemberType] - Flask-WTF is untyped

@@ -182,3 +182,38 @@ def test_an_anonymous_visitor_is_sent_to_sign_in_from_the_memories_page(client: 
 
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
+
+
+def test_a_user_creates_sees_once_and_revokes_an_api_key_and_never_sees_anothers(
+    client: FlaskClient, other_client: FlaskClient
+) -> None:
+    owner, stranger = "key" + uuid.uuid4().hex[:8], "key" + uuid.uuid4().hex[:8]
+    sign_in_locally(client, owner)
+    sign_in_locally(other_client, stranger)
+    token = csrf_token(client, "/")
+
+    created = client.post("/api-keys", data={"name": "my laptop", "csrf_token": token})
+    created_page = created.get_data(as_text=True)
+    secret = created_page.split('id="new-api-key"', 1)[1].split('value="', 1)[1].split('"', 1)[0]
+    listed = client.get("/api-keys").get_data(as_text=True)
+    strangers = other_client.get("/api-keys").get_data(as_text=True)
+    key_id = listed.split('data-api-key-id="', 1)[1].split('"', 1)[0]
+    revoked = client.post(f"/api-keys/{key_id}/revoke", data={"csrf_token": token})
+    after = client.get("/api-keys").get_data(as_text=True)
+
+    assert created.status_code == 200
+    assert secret.startswith("mcpa_")
+    assert "my laptop" in listed
+    assert secret not in listed
+    assert "my laptop" not in strangers
+    assert (revoked.status_code, revoked.headers["Location"]) == (302, "/api-keys")
+    assert "my laptop" not in after
+
+
+def test_creating_an_api_key_needs_the_csrf_token(client: FlaskClient) -> None:
+    sign_in_locally(client, "key" + uuid.uuid4().hex[:8])
+
+    refused = client.post("/api-keys", data={"name": "no token"})
+
+    assert refused.status_code == 400
+    assert "no token" not in client.get("/api-keys").get_data(as_text=True)
