@@ -493,3 +493,29 @@ def test_each_service_accepts_its_environment_and_reads_every_variable_of_it(
     frontend = resolved_env(container_of(manifests, "frontend"))
 
     assert unread_variables(orchestrator, frontend, monkeypatch) == {"orchestrator": set(), "frontend": set()}
+
+
+# --- other clients: /v1/ and /mcp ------------------------------------------------------------------------------------
+
+
+def test_the_ingress_sends_v1_and_mcp_to_the_orchestrator_and_pages_to_the_frontend() -> None:
+    manifests = render()
+    [rule] = find(manifests, "Ingress", "assistant-ai-assistant")["spec"]["rules"]
+    routes = {(path["path"], path["pathType"]): path["backend"]["service"]["name"] for path in rule["http"]["paths"]}
+    policy = find(manifests, "NetworkPolicy", "assistant-ai-assistant-orchestrator")
+    admitted = policy["spec"]["ingress"][0]["from"]
+
+    assert routes == {
+        ("/v1/", "Prefix"): "assistant-ai-assistant-orchestrator",
+        ("/mcp", "Exact"): "assistant-ai-assistant-orchestrator",
+        ("/", "Prefix"): "assistant-ai-assistant-frontend",
+    }
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in admitted
+
+
+def test_without_an_ingress_the_orchestrator_admits_no_ingress_controller() -> None:
+    values = {"ingress": {"enabled": False}, "frontend": {"publicUrl": "https://chat.example.com"}}
+    policy = find(render(values), "NetworkPolicy", "assistant-ai-assistant-orchestrator")
+
+    selectors = [peer.get("namespaceSelector") for peer in policy["spec"]["ingress"][0]["from"]]
+    assert {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}} not in selectors
