@@ -111,22 +111,27 @@ async def test_models_lists_the_assistant_and_the_configured_model(secured: Serv
     assert missing.value.code == "model_not_found"
 
 
-@pytest.mark.parametrize(
-    ("extra", "param", "code"),
-    [
-        (
-            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
-            "tools",
-            "unsupported_parameter",
-        ),
-        ({"n": 2}, "n", "unsupported_parameter"),
-        ({"frobnicate": True}, "frobnicate", "unknown_parameter"),
-        ({"messages": [{"role": "assistant", "content": "last"}]}, "messages[0].role", None),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, None, None),
-        ({"model": "gpt-nothing"}, None, "model_not_found"),
-        ({"messages": []}, "messages", None),
-    ],
-)
+BAD_REQUESTS: list[tuple[dict[str, Any], str | None, str | None]] = [
+    (
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
+        "tools",
+        "unsupported_parameter",
+    ),
+    ({"n": 2}, "n", "unsupported_parameter"),
+    ({"frobnicate": True}, "frobnicate", "unknown_parameter"),
+    ({"messages": [{"role": "assistant", "content": "last"}]}, "messages[0].role", None),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, None, None),
+    ({"model": "gpt-nothing"}, None, "model_not_found"),
+    ({"messages": []}, "messages", None),
+    (
+        {"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": True}},
+        "stream_options",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "param", "code"), BAD_REQUESTS)
 async def test_bad_requests_get_openai_style_errors_naming_the_problem(
     secured: Service,
     fake_openai: FakeOpenAI,
