@@ -34,6 +34,10 @@ STORE_TABLES = {
     "mcp_oauth_grants",
     "mcp_oauth_clients",
     "token_usage",
+    "tool_call_approvals",
+    "tool_call_grants",
+    "tool_policies",
+    "tool_call_audit",
 }
 
 
