@@ -206,13 +206,13 @@ def build(port: int, *, token_lifetime: int, refresh_delay: float) -> tuple[ASGI
         ),
     )
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     def whoami() -> str:
         """The account that allowed this client."""
         token = get_access_token()
         return f"signed in as {token.subject if token else 'nobody'}"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     def echo(text: str) -> str:
         """Say ``text`` back."""
         return text
