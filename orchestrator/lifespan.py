@@ -173,12 +173,14 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         model = TracedChatModel(build_model(settings), record_content=settings.otel_record_content)
         stack.push_async_callback(model.aclose)
         meter = TokenMeter(store, settings.daily_token_quota_for)
-        call_approvals = CallApprovals(
-            ApprovalStore(database),
-            bus,
-            RegistryPolicies(registry),
-            Roles(frozenset(settings.admin_users), everyone_is_admin=settings.jwt_secret_key is None),
-            timeout_seconds=settings.tool_approval_timeout_seconds,
+        call_approvals = await stack.enter_async_context(
+            CallApprovals(
+                ApprovalStore(database),
+                bus,
+                RegistryPolicies(registry),
+                Roles(frozenset(settings.admin_users), everyone_is_admin=settings.jwt_secret_key is None),
+                timeout_seconds=settings.tool_approval_timeout_seconds,
+            )
         )
         runner = TurnRunner(
             model,

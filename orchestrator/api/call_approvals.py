@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, Field
 
@@ -19,6 +20,7 @@ from orchestrator.mcp.types import SERVER_ID_PATTERN, ToolPolicy
 
 router = APIRouter(prefix="/api", tags=["tool call approvals"])
 _errors = error_responses(401, 403, 404, 409, 422)
+AUDIT_FLUSH_SECONDS = 2.0
 
 
 async def get_approvals(state: State) -> CallApprovals:
@@ -170,7 +172,7 @@ async def list_tool_policies(approvals: Approvals, _admin: Admin) -> list[ToolPo
 async def put_tool_policy(approvals: Approvals, admin: Admin, body: ToolPolicyIn) -> ToolPolicyOut:
     """Set the policy of a server's tools, of one tool, for one role or everyone; it applies to the next call."""
     rule = PolicyRule(body.server_id, body.tool, body.role, body.policy, admin.user.id, datetime.now(UTC))
-    await approvals.store.put_rule(rule)
+    await approvals.put_rule(rule)
     return _rule_out(rule)
 
 
@@ -183,8 +185,7 @@ async def delete_tool_policy(
     role: Role | None = None,
 ) -> None:
     """Remove one rule (the same server, tool and role it was set with)."""
-    if not await approvals.store.delete_rule(server_id, tool, role):
-        raise NotFound("no such tool policy rule")
+    await approvals.delete_rule(server_id, tool, role)
 
 
 @router.get("/approvals/audit", responses=_errors)
@@ -196,5 +197,7 @@ async def approval_audit(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AuditPage:
     """Every decision on a tool call, newest first: users' decisions and automatic ones (policy, grant, timeout)."""
+    with anyio.move_on_after(AUDIT_FLUSH_SECONDS):  # this replica's latest automatic decisions, if it can
+        await approvals.audit_written()
     entries, total = await approvals.store.audit_entries(user_id, limit=limit, offset=offset)
     return AuditPage(entries=[_audit_out(entry) for entry in entries], total=total, limit=limit, offset=offset)

@@ -15,16 +15,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 from uuid import uuid4
 
 import anyio
 
-from orchestrator.approvals.policy import ResolvedPolicy, Roles, resolve_policy
+from orchestrator.approvals.policy import PolicyRule, ResolvedPolicy, Role, Roles, resolve_policy
 from orchestrator.approvals.store import (
+    Actor,
     ApprovalNotDecidable,
     ApprovalRecord,
     ApprovalStore,
+    AuditDecision,
     CallFacts,
     Decision,
 )
@@ -39,6 +42,11 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "approvals"
 RECHECK_SECONDS = 2.0
+RULES_TTL_SECONDS = 10.0
+"""How long the admins' rules are trusted without reading them again (a change on another replica is announced;
+this bounds a lost announcement)."""
+AUDIT_QUEUE = 1_000
+AUDIT_WRITE_SECONDS = 10.0
 
 DENIED_BY_USER = "The user denied this tool call; it did not run. Do not retry it unless the user asks."
 DENIED_BY_POLICY = "This tool is not allowed by the administrator's policy; the call did not run."
@@ -101,8 +109,57 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _AuditTrail:
+    """Writes automatic decisions (policy, grant) off the tool call's path: one task, in order, queue bounded."""
+
+    def __init__(self, store: ApprovalStore) -> None:
+        self._store = store
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[CallFacts, AuditDecision, Actor, datetime]](
+            AUDIT_QUEUE
+        )
+        self._queued = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    async def record(self, facts: CallFacts, decision: AuditDecision, actor: Actor, at: datetime) -> None:
+        try:
+            self._send.send_nowait((facts, decision, actor, at))
+        except anyio.WouldBlock:  # the database is slow: the call waits for its entry rather than lose it
+            await self._store.audit(facts, decision, actor, at)
+            return
+        except anyio.ClosedResourceError:  # closing: a call finishing late writes its own entry
+            await self._store.audit(facts, decision, actor, at)
+            return
+        if self._queued == 0:
+            self._idle = anyio.Event()
+        self._queued += 1
+
+    async def written(self) -> None:
+        """Wait until every entry recorded so far is in the database (or failed to be written, which is logged)."""
+        await self._idle.wait()
+
+    def close(self) -> None:
+        self._send.close()
+
+    async def run(self) -> None:
+        async with self._receive:
+            async for facts, decision, actor, at in self._receive:
+                try:
+                    with anyio.fail_after(AUDIT_WRITE_SECONDS):
+                        await self._store.audit(facts, decision, actor, at)
+                except Exception:  # boundary: a failed write must not stop the entries after it
+                    logger.exception("an audit entry of tool call %s was not written", facts.tool_call_id)
+                finally:
+                    self._queued -= 1
+                    if self._queued == 0:
+                        self._idle.set()
+
+
 class CallApprovals:
     """Implements the loop's ``ToolGate``; the API records decisions through :meth:`decide`.
+
+    Used as an async context manager: it owns the task that writes automatic decisions to the audit log, and
+    writes what is left when it closes.
 
     Args:
         store: where approvals, grants, rules and the audit log are kept.
@@ -132,14 +189,33 @@ class CallApprovals:
         self._recheck = recheck_seconds
         self._clock = clock
         self._waiters: dict[str, anyio.Event] = {}
+        self._rules: list[PolicyRule] | None = None
+        self._rules_read_at = 0.0
+        self._audit = _AuditTrail(store)
         bus.subscribe(CHANNEL, self._on_message)
-        bus.on_resync(self._wake_all)
+        bus.on_resync(self._resync)
+
+    async def __aenter__(self) -> Self:
+        self._exit = anyio.create_task_group()
+        group = await self._exit.__aenter__()
+        group.start_soon(self._audit.run, name="approval-audit")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._audit.close()
+        await self._exit.__aexit__(exc_type, exc, tb)
+
+    async def audit_written(self) -> None:
+        """Wait until this replica's automatic decisions so far are in the audit log."""
+        await self._audit.written()
 
     # --- policies ----------------------------------------------------------------------------------------------
 
     async def policies(self, user_id: str, specs: Sequence[ToolSpec]) -> dict[str, ResolvedPolicy]:
         """The effective policy of each tool (by exposed name) for the user's calls."""
-        rules = await self.store.rules()
+        rules = await self._current_rules()
         role = self._roles.of(user_id)
         resolved: dict[str, ResolvedPolicy] = {}
         for spec in specs:
@@ -148,6 +224,26 @@ class CallApprovals:
             else:
                 resolved[spec.name] = resolve_policy(spec, role, self._servers.config_policy(spec.server_id), rules)
         return resolved
+
+    async def put_rule(self, rule: PolicyRule) -> None:
+        await self.store.put_rule(rule)
+        await self._rules_changed()
+
+    async def delete_rule(self, server_id: str, tool: str | None, role: Role | None) -> None:
+        """Raises: NotFound (no rule for this server, tool and role)."""
+        if not await self.store.delete_rule(server_id, tool, role):
+            raise NotFound("no such tool policy rule")
+        await self._rules_changed()
+
+    async def _current_rules(self) -> list[PolicyRule]:
+        if self._rules is None or anyio.current_time() - self._rules_read_at > RULES_TTL_SECONDS:
+            self._rules_read_at = anyio.current_time()
+            self._rules = await self.store.rules()
+        return self._rules
+
+    async def _rules_changed(self) -> None:
+        self._rules = None
+        await self._bus.publish(CHANNEL, {"kind": "rules"})
 
     # --- the gate ----------------------------------------------------------------------------------------------
 
@@ -160,13 +256,13 @@ class CallApprovals:
         )
         policy: ToolPolicy = (await self.policies(call.user_id, [spec]))[spec.name].policy
         if policy == "run":
-            await self.store.audit(facts, "run", "policy", self._clock())
+            await self._audit.record(facts, "run", "policy", self._clock())
             return None
         if policy == "deny":
-            await self.store.audit(facts, "deny", "policy", self._clock())
+            await self._audit.record(facts, "deny", "policy", self._clock())
             return DENIED_BY_POLICY
         if await self.store.granted(call.user_id, call.conversation_id, spec.server_id, spec.tool):
-            await self.store.audit(facts, "granted", "grant", self._clock())
+            await self._audit.record(facts, "granted", "grant", self._clock())
             return None
         record = await self.store.ask(
             ApprovalRecord(
@@ -239,7 +335,7 @@ class CallApprovals:
         if record is None:
             raise ApprovalNotFound(approval_id[:100])
         self._wake(approval_id)
-        await self._bus.publish(CHANNEL, {"approval_id": approval_id})
+        await self._bus.publish(CHANNEL, {"kind": "decided", "approval_id": approval_id})
         logger.info(
             "tool call %s decided: %s",
             record.tool_call_id,
@@ -255,9 +351,13 @@ class CallApprovals:
 
     async def _on_message(self, message: Message) -> None:
         approval_id = message.get("approval_id")
-        if isinstance(approval_id, str):
+        if message.get("kind") == "rules":
+            self._rules = None
+        elif isinstance(approval_id, str):
             self._wake(approval_id)
 
-    async def _wake_all(self) -> None:
+    async def _resync(self) -> None:
+        """Messages may have been missed: read the rules again, and let every waiting call look at the database."""
+        self._rules = None
         for waiter in list(self._waiters.values()):
             waiter.set()
