@@ -20,6 +20,7 @@ from orchestrator import __version__
 from orchestrator.api import (
     api_keys,
     authorizations,
+    call_approvals,
     catalog,
     conversations,
     health,
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(authorizations.router)
     app.include_router(catalog.router)
     app.include_router(interactions.router)
+    app.include_router(call_approvals.router)
     app.include_router(tool_approvals.router)
     app.include_router(conversations.router)
     app.include_router(memories.router)

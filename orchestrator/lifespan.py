@@ -14,6 +14,9 @@ from redis.asyncio import Redis
 
 from orchestrator.apikeys.service import ApiKeys
 from orchestrator.apikeys.store import SqlApiKeyStore
+from orchestrator.approvals.policy import Roles
+from orchestrator.approvals.service import CallApprovals, RegistryPolicies
+from orchestrator.approvals.store import ApprovalStore
 from orchestrator.auth import Authenticator, KnownUsers
 from orchestrator.cluster.bus import LocalBus, MessageBus, RedisBus
 from orchestrator.cluster.redis import create_redis, describe_redis
@@ -69,6 +72,8 @@ class AppState:
     redis: Redis | None = None
     """The shared Redis client (``REDIS_URL``), for anything that needs Redis; ``None`` without one."""
     memories: Memories | None = None
+    approvals: CallApprovals | None = None
+    """Tool call policies, the user's approvals and their audit log."""
     known_users: KnownUsers = field(default_factory=KnownUsers)
     started_at: float = field(default_factory=time.monotonic)
 
@@ -156,6 +161,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 sign_ins=sign_ins,
                 refresher=refresher,
                 user_idle_seconds=settings.mcp_user_connection_idle_seconds,
+                max_concurrent_calls=settings.mcp_max_concurrent_calls,
             )
         )
         gauges.registry = registry
@@ -170,6 +176,15 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         model = TracedChatModel(build_model(settings), record_content=settings.otel_record_content)
         stack.push_async_callback(model.aclose)
         meter = TokenMeter(store, settings.daily_token_quota_for)
+        call_approvals = await stack.enter_async_context(
+            CallApprovals(
+                ApprovalStore(database),
+                bus,
+                RegistryPolicies(registry),
+                Roles(frozenset(settings.admin_users), everyone_is_admin=settings.jwt_secret_key is None),
+                timeout_seconds=settings.tool_approval_timeout_seconds,
+            )
+        )
         runner = TurnRunner(
             model,
             registry,
@@ -185,6 +200,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             meter=meter,
             selector=retrieval.selector,
             memory=retrieval.recall,
+            gate=call_approvals,
         )
         auth = Authenticator(
             settings.jwt_secret_key.get_secret_value() if settings.jwt_secret_key else None,
@@ -211,6 +227,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             api_keys=ApiKeys(SqlApiKeyStore(database), max_per_user=settings.api_keys_per_user),
             redis=redis,
             memories=retrieval.memories,
+            approvals=call_approvals,
         )
         logger.info(
             "orchestrator ready: %d MCP server(s), model %s",

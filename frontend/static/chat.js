@@ -3,6 +3,7 @@
 
 import { ApiError, api, apiJson } from './js/api.js';
 import { copyText, h } from './js/dom.js';
+import { ApprovalCard } from './js/approvals.js';
 import { InteractionCard } from './js/interactions.js';
 import { AssistantView, reasonText, renderHistory, turnError, userMessage } from './js/messages.js';
 import { PromptPicker } from './js/prompts.js';
@@ -207,20 +208,26 @@ function showConversation(conversation) {
 }
 
 /**
- * Questions a server is waiting for in this conversation, when its reply runs elsewhere (another tab): without
- * that reply's stream there is no tool card to put them under, nor an end to wait for, so they go at the bottom.
+ * Questions a server and tool calls are waiting for in this conversation, when its reply runs elsewhere (another
+ * tab, or before the page was loaded again): without that reply's stream there is no tool card to put them under,
+ * nor an end to wait for, so they go at the bottom.
  */
 async function showWaitingQuestions(conversationId) {
   const ticket = state.loading;
+  const path = `/conversations/${encodeURIComponent(conversationId)}`;
   let waiting;
+  let approvals;
   try {
-    waiting = await apiJson(`/conversations/${encodeURIComponent(conversationId)}/interactions`);
+    [waiting, approvals] = await Promise.all([apiJson(`${path}/interactions`), apiJson(`${path}/approvals`)]);
   } catch {
     return; // only a convenience: the reply's own tab shows them
   }
-  if (!waiting?.length || ticket !== state.loading || state.currentId !== conversationId) return;
+  if (!(waiting?.length || approvals?.length) || ticket !== state.loading || state.currentId !== conversationId) return;
   if (state.turn?.conversationId === conversationId) return; // this tab's own reply shows them
-  const cards = waiting.map((request) => new InteractionCard({ ...request, conversationId }));
+  const cards = [
+    ...(approvals ?? []).map((request) => new ApprovalCard({ ...request, conversationId })),
+    ...(waiting ?? []).map((request) => new InteractionCard({ ...request, conversationId })),
+  ];
   els.messages.append(
     h(
       'article',
@@ -405,6 +412,15 @@ function handleEvent(turn, { event, data }) {
     }
     case 'interaction_ended':
       view.interaction(payload.id)?.end(payload.outcome);
+      break;
+    case 'approval_requested': {
+      const card = view.addApproval(payload, turn.conversationId);
+      announce(`The tool ${payload.tool} waits for your approval; decide in the conversation.`);
+      if (card.element.isConnected) card.focus();
+      break;
+    }
+    case 'approval_ended':
+      view.interaction(payload.id)?.end(payload.decision);
       break;
     case 'error':
       turn.lastError = payload.message;

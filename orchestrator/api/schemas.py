@@ -172,6 +172,9 @@ class ToolOut(BaseModel):
     description: str
     input_schema: dict[str, Any]
     annotations: dict[str, Any] | None
+    policy: Literal["run", "ask", "deny"] | None = Field(
+        default=None, description="what a call of the tool by the caller does: run, ask the caller first, or deny"
+    )
 
 
 class ApprovedDefinitionOut(BaseModel):

@@ -43,7 +43,9 @@ async def list_servers(state: State, caller: CurrentCaller) -> list[ServerOut]:
 
 @router.get("/tools", responses=_errors)
 async def list_tools(state: State, caller: CurrentCaller) -> list[ToolOut]:
-    """The tools the model is offered in the caller's conversations."""
+    """The tools the model is offered in the caller's conversations, and what the caller's calls of each do."""
+    specs = await state.registry.tools_for(caller.user.id)
+    policies = await state.approvals.policies(caller.user.id, specs) if state.approvals is not None else {}
     return [
         ToolOut(
             name=spec.name,
@@ -52,8 +54,9 @@ async def list_tools(state: State, caller: CurrentCaller) -> list[ToolOut]:
             description=spec.description,
             input_schema=dict(spec.input_schema),
             annotations=dict(spec.annotations) if spec.annotations is not None else None,
+            policy=policies[spec.name].policy if spec.name in policies else None,
         )
-        for spec in await state.registry.tools_for(caller.user.id)
+        for spec in specs
     ]
 
 

@@ -98,6 +98,28 @@ class InteractionEnded:
     outcome: str  # accept, decline, cancel, timeout, refused, or failed (a sign-in that did not work)
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalRequested:
+    """A tool call waits for the user's decision (see ``orchestrator.approvals``); ``arguments`` is the full JSON."""
+
+    event: ClassVar[str] = "approval_requested"
+    id: str
+    tool_call_id: str
+    name: str
+    server_id: str
+    tool: str
+    arguments: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalEnded:
+    event: ClassVar[str] = "approval_ended"
+    id: str
+    tool_call_id: str
+    decision: str  # once, conversation, always, deny, or timeout
+
+
 TurnEvent = (
     MessageStart
     | Token
@@ -108,6 +130,8 @@ TurnEvent = (
     | TurnError
     | InteractionRequested
     | InteractionEnded
+    | ApprovalRequested
+    | ApprovalEnded
 )
 
 

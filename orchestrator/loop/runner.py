@@ -17,6 +17,7 @@ from typing import Any, TypeGuard, TypeVar
 
 import anyio
 
+from orchestrator.approvals.policy import may_overlap
 from orchestrator.errors import (
     ModelError,
     ModelNotConfigured,
@@ -36,6 +37,7 @@ from orchestrator.loop.events import (
     TurnEvent,
     TurnStatus,
 )
+from orchestrator.loop.gate import GatedCall, ToolGate
 from orchestrator.loop.history import build_history, tool_call_message
 from orchestrator.loop.interactions import PendingInteractions
 from orchestrator.loop.server_requests import TurnServerRequests
@@ -84,10 +86,12 @@ class TurnRunner:
         meter: TokenMeter | None = None,
         selector: ToolSelector | None = None,
         memory: MemoryRecall | None = None,
+        gate: ToolGate | None = None,
     ) -> None:
         """Args:
         selector: picks each step's tools (default: every tool, every step).
         memory: recalls the user's memories for each turn and remembers their messages (default: none).
+        gate: decides whether each MCP tool call may run, asking the user if need be (default: every call runs).
         """
         self._model = model
         self._tools = tools
@@ -97,6 +101,7 @@ class TurnRunner:
         self._meter = meter
         self._selector = selector or _ALL_TOOLS
         self._memory = memory
+        self._gate = gate
 
     @property
     def limits(self) -> LoopLimits:
@@ -130,6 +135,7 @@ class TurnRunner:
         """Run the loop to a reply for a started turn, emitting events as it goes, and return how it ended."""
         turn_tools = self._selector.for_turn(started.history, started.user_message)
         turn = _Turn(self._model, self._tools, self._store, self._limits, started, emit, self.interactions, self._meter)
+        turn.gate = self._gate
         with turn_span(started.conversation_id):
             return await turn.run(turn_tools, self._memory)
 
@@ -177,6 +183,7 @@ class _Turn:
         self.began = time.monotonic()
         self.turn_tools: TurnTools = _ALL_TOOLS.for_turn((), started.user_message)
         self.specs: Sequence[ToolSpec] = ()
+        self.gate: ToolGate | None = None
 
     async def run(self, turn_tools: TurnTools, memory: MemoryRecall | None) -> MessageEnd:
         history, user_message = self.started.history, self.started.user_message
@@ -322,7 +329,13 @@ class _Turn:
                 )
             )
         results: dict[str, ToolOutput] = {}
-        if len(step.tool_calls) == 1:
+        # Only read-only or idempotent tools run side by side; others one after the other, in the model's order.
+        if not all(
+            self.turn_tools.handles(call.name) or self._may_overlap(by_name.get(call.name)) for call in step.tool_calls
+        ):
+            for call in step.tool_calls:
+                await self._run_tool_call(call, results)
+        elif len(step.tool_calls) == 1:
             await self._run_tool_call(step.tool_calls[0], results)
         else:
             async with anyio.create_task_group() as group:
@@ -343,7 +356,10 @@ class _Turn:
 
         requests = TurnServerRequests(self, call.id, self.interactions, self.limits.interaction_timeout_seconds)
         try:
-            if self.turn_tools.handles(call.name):
+            refusal = None if self.turn_tools.handles(call.name) else await self._admit(call)
+            if refusal is not None:
+                output = ToolOutput(text=refusal, is_error=True)
+            elif self.turn_tools.handles(call.name):
                 output = await self.turn_tools.call(call.name, _parse_arguments(call), self.specs)
             else:
                 output = await self.tools.call_tool(
@@ -362,6 +378,17 @@ class _Turn:
         await self.emit(
             ToolCallFinished(call.id, call.name, output.is_error, output.text, output.truncated, duration_ms)
         )
+
+    @staticmethod
+    def _may_overlap(spec: ToolSpec | None) -> bool:
+        return spec is None or may_overlap(spec.annotations)
+
+    async def _admit(self, call: ModelToolCall) -> str | None:
+        if self.gate is None:
+            return None
+        spec = next((spec for spec in self.specs if spec.name == call.name), None)
+        gated = GatedCall(self.user.id, self.conversation_id, call.id, call.name, call.arguments, spec)
+        return await self.gate.admit(gated, self.emit)
 
     async def _store_tool_result(
         self, call: ModelToolCall, output: ToolOutput, started_at: datetime, started: float

@@ -18,7 +18,10 @@ VS Code's ``{"servers": {...}}`` spelling is accepted too. Per server:
   ``useServiceToken`` (the orchestrator's service token as its bearer token); ``share``, off by default too: its
   tools are offered to other MCP clients through the assistant's own ``/mcp`` endpoint. ``oauth`` (HTTP servers):
   ``true``, or ``{"clientId", "clientSecret", "tokenEndpointAuthMethod", "scope"}`` for pre-registered credentials:
-  each user signs in to the server (a server answering 401 is treated so without it).
+  each user signs in to the server (a server answering 401 is treated so without it). ``toolPolicy``: what happens
+  when the model calls the server's tools, over their annotations: ``{"default": "run"|"ask"|"deny", "tools":
+  {"<tool>": "run"|"ask"|"deny"}}``; ``maxConcurrentCalls``: how many of its tool calls run at once (default
+  ``MCP_MAX_CONCURRENT_CALLS``).
 * ignored: ``description``, ``alwaysAllow``, ``autoApprove`` (other clients' UI and approval hints; ignoring an
   auto-approve list only means more approvals here, never fewer).
 
@@ -45,12 +48,32 @@ from pydantic import ValidationError
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.mcp.redaction import public_url
-from orchestrator.mcp.types import SERVER_ID_PATTERN, OAuthClientConfig, ServerConfig, ServerSource, Transport
+from orchestrator.mcp.types import (
+    SERVER_ID_PATTERN,
+    OAuthClientConfig,
+    ServerConfig,
+    ServerSource,
+    ToolPolicy,
+    ToolPolicyConfig,
+    Transport,
+)
 
 _STDIO_KEYS: Final = frozenset({"command", "args", "env", "cwd"})
 _HTTP_KEYS: Final = frozenset({"url", "headers", "oauth"})
 _COMMON_KEYS: Final = frozenset(
-    {"type", "transport", "timeout", "connectTimeout", "disabled", "sendUserId", "useServiceToken", "share", "roots"}
+    {
+        "type",
+        "transport",
+        "timeout",
+        "connectTimeout",
+        "disabled",
+        "sendUserId",
+        "useServiceToken",
+        "share",
+        "roots",
+        "toolPolicy",
+        "maxConcurrentCalls",
+    }
 )
 IGNORED_KEYS: Final = frozenset({"description", "alwaysAllow", "autoApprove"})
 """Keys other MCP clients write that carry nothing for us; accepted and ignored."""
@@ -67,6 +90,8 @@ _TRANSPORT_NAMES: Final[Mapping[str, Transport]] = {
     "sse": "sse",
 }
 
+_POLICIES: Final[Mapping[str, ToolPolicy]] = {"run": "run", "ask": "ask", "deny": "deny"}
+
 _VARIABLE = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SERVER_ID = re.compile(SERVER_ID_PATTERN)
 _MAX_ID_LENGTH: Final = 48
@@ -77,6 +102,8 @@ _FIELD_KEYS: Final = {
     "connect_timeout_seconds": "connectTimeout",
     "send_user_id": "sendUserId",
     "use_service_token": "useServiceToken",
+    "tool_policy": "toolPolicy",
+    "max_concurrent_calls": "maxConcurrentCalls",
 }
 _FLAG_KEYS: Final = {"sendUserId": "send_user_id", "useServiceToken": "use_service_token", "share": "share"}
 """Our true/false keys and the ServerConfig fields they set."""
@@ -370,6 +397,50 @@ class _EntryReader:
                 self._problem(f"{where}.{key}", "must be true or false")
         if "roots" in fields:
             values["roots"] = self._roots(f"{where}.roots", fields["roots"])
+        if "toolPolicy" in fields:
+            policy = self._tool_policy(f"{where}.toolPolicy", fields["toolPolicy"])
+            if policy is not None:
+                values["tool_policy"] = policy
+        if "maxConcurrentCalls" in fields:
+            limit = fields["maxConcurrentCalls"]
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 256:
+                self._problem(f"{where}.maxConcurrentCalls", "must be a whole number from 1 to 256")
+            else:
+                values["max_concurrent_calls"] = limit
+
+    def _tool_policy(self, where: str, value: object) -> ToolPolicyConfig | None:
+        """``toolPolicy``: ``{"default": policy, "tools": {tool: policy}}``, a policy being run, ask or deny."""
+        if not isinstance(value, Mapping):
+            self._problem(where, 'must be an object such as {"default": "ask", "tools": {"read_file": "run"}}')
+            return None
+        fields = cast(Mapping[Any, Any], value)
+        start = len(self.problems)
+        default: ToolPolicy | None = None
+        tools: dict[str, ToolPolicy] = {}
+        for key, item in fields.items():
+            key = str(key)
+            if key == "default":
+                default = self._policy(f"{where}.default", item)
+            elif key == "tools":
+                if not isinstance(item, Mapping):
+                    self._problem(f"{where}.tools", "must be an object of tool names to run, ask or deny")
+                    continue
+                for tool, policy in cast(Mapping[Any, Any], item).items():
+                    checked = self._policy(f"{where}.tools.{tool}", policy)
+                    if checked is not None:
+                        tools[str(tool)] = checked
+            else:
+                self._problem(f"{where}.{key}", "unknown key (expected 'default' and 'tools')")
+        if len(self.problems) > start:
+            return None
+        return ToolPolicyConfig(default=default, tools=tools)
+
+    def _policy(self, where: str, value: object) -> ToolPolicy | None:
+        policy = _POLICIES.get(value) if isinstance(value, str) else None
+        if policy is not None:
+            return policy
+        self._problem(where, "must be 'run', 'ask' or 'deny'")
+        return None
 
     def _roots(self, where: str, value: object) -> tuple[str, ...]:
         """``roots``: the directories (paths or ``file://`` URIs) offered to a server that asks for roots."""

@@ -100,6 +100,7 @@ class McpRegistry:
         sign_ins: SignIns | None = None,
         refresher: TokenRefresher | None = None,
         user_idle_seconds: float = 900.0,
+        max_concurrent_calls: int = 4,
     ) -> None:
         self._initial = list(configs)
         self._on_tools_changed = on_tools_changed
@@ -123,6 +124,8 @@ class McpRegistry:
         self._known_protected: dict[str, tuple[ToolSpec, ...]] = {}  # server id -> tools as last listed for anyone
         self._user_tools: dict[tuple[str, str], list[ToolSpec]] = {}  # (server id, user id) -> tools offered
         self._reaper: anyio.CancelScope | None = None
+        self._max_concurrent_calls = max_concurrent_calls
+        self._limiters: dict[str, anyio.CapacityLimiter] = {}  # server id -> its calls running at once
         ids = [config.id for config in self._initial]
         duplicates = sorted({server_id for server_id in ids if ids.count(server_id) > 1})
         if duplicates:
@@ -213,6 +216,7 @@ class McpRegistry:
         if entry is not None:
             connection, tool = entry
             server_id = connection.id
+            config = connection.config
 
             def call() -> Awaitable[CallToolResult]:
                 return connection.call_tool(
@@ -228,12 +232,13 @@ class McpRegistry:
                     config, tool, arguments, user_id=user_id, on_progress=on_progress, requests=requests
                 )
 
-        if self._observer is None:
-            result = await call()
-        else:
-            with self._observer.tool_call(server_id, tool, arguments) as observed:
+        async with self._limiter(config):
+            if self._observer is None:
                 result = await call()
-                observed.finished(is_error=bool(result.is_error))
+            else:
+                with self._observer.tool_call(server_id, tool, arguments) as observed:
+                    result = await call()
+                    observed.finished(is_error=bool(result.is_error))
         output = render_result(result, max_chars=self._max_chars)
         if output.hidden_characters_removed:
             logger.warning(
@@ -397,6 +402,14 @@ class McpRegistry:
         await (await self._usable_connection(server_id, user_id)).subscribe_resource(uri)
 
     # --- internals --------------------------------------------------------------------------------------------------
+
+    def _limiter(self, config: ServerConfig) -> anyio.CapacityLimiter:
+        """The server's limit of calls at once (``maxConcurrentCalls``); calls beyond it wait their turn."""
+        limit = config.max_concurrent_calls or self._max_concurrent_calls
+        limiter = self._limiters.get(config.id)
+        if limiter is None or limiter.total_tokens != limit:
+            limiter = self._limiters[config.id] = anyio.CapacityLimiter(limit)
+        return limiter
 
     def _connection(self, server_id: str) -> ServerConnection:
         connection = self._connections.get(server_id)

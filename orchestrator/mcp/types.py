@@ -19,6 +19,9 @@ USER_META_KEY = "mcp-assistant/user-id"
 
 SERVER_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,47}$"
 
+ToolPolicy = Literal["run", "ask", "deny"]
+"""What happens when the model calls a tool: it runs, the user is asked first, or it is refused."""
+
 
 class OAuthClientConfig(BaseModel):
     """A server that signs each user in with OAuth 2.1, and the assistant's credentials there if pre-registered.
@@ -33,6 +36,15 @@ class OAuthClientConfig(BaseModel):
     client_secret: SecretStr | None = None
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] | None = None
     scope: str | None = None  # asked for besides the scopes the server names
+
+
+class ToolPolicyConfig(BaseModel):
+    """A servers file's ``toolPolicy``: the policy of the server's tools, and of some tools by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: ToolPolicy | None = None  # None: each tool's own annotations decide
+    tools: Mapping[str, ToolPolicy] = Field(default_factory=dict)
 
 
 class ServerConfig(BaseModel):
@@ -63,6 +75,10 @@ class ServerConfig(BaseModel):
     # Each user signs in to the server (OAuth 2.1) and gets a connection of their own. A server that answers 401
     # without this is treated the same way, with the client registered dynamically.
     oauth: OAuthClientConfig | None = None
+    # Approvals and load: the policy of its tools (over their annotations), and how many calls may run at once
+    # (None: MCP_MAX_CONCURRENT_CALLS).
+    tool_policy: ToolPolicyConfig | None = None
+    max_concurrent_calls: int | None = Field(default=None, ge=1, le=256)
 
     @model_validator(mode="after")
     def _check_transport_fields(self) -> ServerConfig:

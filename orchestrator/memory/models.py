@@ -219,3 +219,74 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+class ToolCallApproval(Base):
+    """A tool call waiting for (or given) the user's decision; one per call (conversation, tool call id)."""
+
+    __tablename__ = "tool_call_approvals"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "tool_call_id"),
+        CheckConstraint("status IN ('pending', 'approved', 'denied', 'expired')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    tool_call_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    server_id: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(Text)
+    arguments: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by: Mapped[str | None] = mapped_column(String(USER_ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ToolCallGrant(Base):
+    """A user's standing approval of a tool: in one conversation, or in all of them (``conversation_id`` '')."""
+
+    __tablename__ = "tool_call_grants"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tool: Mapped[str] = mapped_column(Text, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ToolPolicyRule(Base):
+    """An admin's tool policy override; ``tool`` and ``role`` '' mean every tool and everyone."""
+
+    __tablename__ = "tool_policies"
+    __table_args__ = (CheckConstraint("policy IN ('run', 'ask', 'deny')", name="policy"),)
+
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tool: Mapped[str] = mapped_column(Text, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(8))
+    updated_by: Mapped[str | None] = mapped_column(String(USER_ID_LENGTH))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ToolCallAudit(Base):
+    """Every decision on a tool call, the user's and the automatic ones; kept when the conversation is deleted."""
+
+    __tablename__ = "tool_call_audit"
+    __table_args__ = (
+        Index("ix_tool_call_audit_created_at", "created_at"),
+        Index("ix_tool_call_audit_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[str] = mapped_column(String(USER_ID_LENGTH))
+    conversation_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    tool_call_id: Mapped[str] = mapped_column(String(255))
+    approval_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    server_id: Mapped[str] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(Text)
+    arguments: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str | None] = mapped_column(String(USER_ID_LENGTH))

@@ -16,7 +16,7 @@ import anyio
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Elicit, ListRoots, Resolve, Sample
-from mcp_types import CreateMessageResult, ListRootsResult, SamplingMessage, TextContent
+from mcp_types import CreateMessageResult, ListRootsResult, SamplingMessage, TextContent, ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
@@ -63,7 +63,7 @@ def build_server() -> MCPServer:
     def summarize(topic: str, style: str = "short") -> str:
         return f"Summarize {topic} in a {style} style."
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def touch(uri: str, ctx: Context, lists: bool = False) -> str:
         """Announce that ``uri`` changed (and, with ``lists``, that the resource and prompt lists changed)."""
         modern = ctx.request_context.protocol_version in MODERN_PROTOCOL_VERSIONS
@@ -83,14 +83,14 @@ def build_server() -> MCPServer:
                 await ctx.request_context.session.send_resource_list_changed()
         return f"touched {uri}"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def log(message: str, ctx: Context, level: str = "warning") -> str:
         """Send ``message`` as a log notification."""
         # Logging is deprecated as of 2026-07-28 and still part of the revisions before it, which we speak too.
         await ctx.log(level, message)  # pyright: ignore[reportArgumentType, reportDeprecated]
         return "logged"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def progress_for(seconds: float, every: float, ctx: Context) -> str:
         """Report progress every ``every`` seconds for ``seconds`` seconds, then answer."""
         steps = max(int(seconds / every), 1)
@@ -99,27 +99,27 @@ def build_server() -> MCPServer:
             await anyio.sleep(every)
         return f"done after {steps} steps"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def ask_name(person: Annotated[ElicitationResult[Person], Resolve(_ask_person)]) -> str:
         """Ask the user for their name and age."""
         if isinstance(person, AcceptedElicitation):
             return f"hello {person.data.name}, {person.data.age}"
         return f"no answer: {person.action}"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def open_link(url: str, ctx: Context) -> str:
         """Ask the user to open ``url`` (a standalone request: servers speaking the revisions before 2026-07-28)."""
         result = await ctx.elicit_url("Please sign in there", url, "link-1")
         return f"link: {result.action}"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def ask_model(question: str, answer: Annotated[CreateMessageResult, Resolve(_ask_model)]) -> str:
         """Ask the client's model ``question`` (sampling)."""
         del question  # the resolver asked it
         content = answer.content
         return f"model says: {content.text}" if isinstance(content, TextContent) else "model says something else"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def roots(listed: Annotated[ListRootsResult, Resolve(_list_roots)]) -> str:
         """The client's roots."""
         return ", ".join(str(root.uri) for root in listed.roots)

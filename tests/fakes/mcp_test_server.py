@@ -10,6 +10,11 @@ mid-call), ``fail`` (an error result, or a protocol error), ``flood`` (a huge re
 for a while or until the process exits), ``whoami`` (the user id from the request's ``_meta``) and ``add_tool``
 (registers a tool, or redefines an existing one, and announces the change). ``tools/list`` answers in pages of
 ``--page-size`` tools, so clients must follow cursors.
+
+Annotations: the tools that change nothing are read-only; ``crash`` and ``add_tool`` are neither destructive nor
+open-world, so they run without approval too. For approvals and concurrency: ``forget`` is destructive (it asks),
+``read`` (read-only) and ``write`` (neither read-only nor idempotent) take ``seconds`` and answer how many ``read``
+and ``write`` calls ran at once while they ran (themselves included).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, ListToolsResult, PaginatedRequestParams
+from mcp_types import INTERNAL_ERROR, ListToolsResult, PaginatedRequestParams, ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 
@@ -39,6 +44,28 @@ CANCEL_FILE_ENV = "MCP_TEST_CANCEL_FILE"
 """Environment variable naming a file that gets one line per cancelled ``hang`` call (like ``--cancel-file``)."""
 
 TransportName = Literal["stdio", "streamable-http", "sse"]
+
+READ_ONLY = ToolAnnotations(read_only_hint=True)
+LOCAL_CHANGE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+
+
+class _Overlap:
+    """How many calls run at once: each call learns the most that ran together while it ran."""
+
+    def __init__(self) -> None:
+        self._running: list[list[int]] = []
+
+    async def run(self, seconds: float) -> int:
+        mine = [0]
+        self._running.append(mine)
+        for peak in self._running:
+            peak[0] = max(peak[0], len(self._running))
+        try:
+            await anyio.sleep(seconds)
+        finally:
+            self._running.remove(mine)
+        return mine[0]
 
 
 class _Cancellations:
@@ -86,23 +113,24 @@ class _PagedServer(MCPServer):
 def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | None = None) -> MCPServer:
     server = _PagedServer(name, page_size)
     cancellations = _Cancellations(cancel_file)
+    overlap = _Overlap()
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def echo(text: str) -> str:
         """Return the text unchanged."""
         return text
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def add(a: float, b: float) -> float:
         """Add two numbers."""
         return a + b
 
-    @server.tool(name="name")
+    @server.tool(name="name", annotations=READ_ONLY)
     def server_name() -> str:
         """This server's --name."""
         return name
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     async def slow(seconds: float, ctx: Context) -> str:
         """Take ``seconds``, reporting progress in three steps."""
         for step in range(3):
@@ -111,7 +139,7 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
         await ctx.report_progress(3, 3, "done")
         return "finished"
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     async def hang() -> str:
         """Never answer; a cancellation is recorded."""
         try:
@@ -121,29 +149,29 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
             raise
         return "unreachable"
 
-    @server.tool(name="cancellations")
+    @server.tool(name="cancellations", annotations=READ_ONLY)
     async def count_cancellations(at_least: int = 1, wait_seconds: float = 5.0) -> int:
         """How many hang calls were cancelled, waiting up to ``wait_seconds`` for ``at_least``."""
         return await cancellations.wait_for(at_least, wait_seconds)
 
-    @server.tool()
+    @server.tool(annotations=LOCAL_CHANGE)
     def crash() -> str:
         """Exit the process in the middle of the call."""
         os._exit(3)
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def fail(message: str = "this tool always fails", protocol: bool = False) -> str:
         """Report an error result, or with ``protocol`` answer with a JSON-RPC error instead."""
         if protocol:
             raise MCPError(code=INTERNAL_ERROR, message=message)
         raise ToolError(message)
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def flood(size: int) -> str:
         """Return ``size`` characters."""
         return "x" * size
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     def noisy(lines: int = 5000, forever: bool = False) -> str:
         """Write ``lines`` long lines to stderr, then answer; or answer at once and write as fast as possible until
         the process exits."""
@@ -156,20 +184,20 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
         sys.stderr.flush()
         return f"wrote {lines} lines"
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     async def whoami(ctx: Context) -> str:
         """The user id the client sent in the request's _meta."""
         meta = ctx.request_context.meta or {}
         return str(meta.get(USER_META_KEY, "anonymous"))
 
-    @server.tool()
+    @server.tool(annotations=READ_ONLY)
     async def trace_context(ctx: Context) -> str:
         """The ``traceparent`` header of the HTTP request that carried this call (empty over stdio or without one)."""
         request: object = ctx.request_context.request
         headers = getattr(request, "headers", None)
         return str(headers.get("traceparent", "")) if headers is not None else ""
 
-    @server.tool()
+    @server.tool(annotations=LOCAL_CHANGE)
     async def add_tool(tool_name: str, ctx: Context, description: str = "Added at run time.") -> str:
         """Register a tool called ``tool_name`` and announce that the tool list changed.
 
@@ -181,11 +209,26 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
 
         with contextlib.suppress(ToolError):  # not there yet
             server.remove_tool(tool_name)
-        server.add_tool(added, name=tool_name, description=description)
+        server.add_tool(added, name=tool_name, description=description, annotations=READ_ONLY)
         await ctx.notify_tools_changed()  # 2026-07-28: to subscriptions/listen streams
         if ctx.request_context.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             await ctx.request_context.session.send_tool_list_changed()  # earlier versions: a plain notification
         return f"added {tool_name}"
+
+    @server.tool(annotations=DESTRUCTIVE)
+    def forget(item: str) -> str:
+        """Forget ``item`` (destructive: the user is asked first)."""
+        return f"forgot {item}"
+
+    @server.tool(annotations=READ_ONLY)
+    async def read(seconds: float) -> int:
+        """Take ``seconds``; answer how many read and write calls ran at once meanwhile."""
+        return await overlap.run(seconds)
+
+    @server.tool(annotations=LOCAL_CHANGE)
+    async def write(seconds: float) -> int:
+        """Like ``read``, but a change that is not idempotent (so never run beside other calls)."""
+        return await overlap.run(seconds)
 
     return server
 

@@ -37,6 +37,7 @@ from mcp.server.auth.provider import (
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp_types import ToolAnnotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -206,13 +207,13 @@ def build(port: int, *, token_lifetime: int, refresh_delay: float) -> tuple[ASGI
         ),
     )
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     def whoami() -> str:
         """The account that allowed this client."""
         token = get_access_token()
         return f"signed in as {token.subject if token else 'nobody'}"
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     def echo(text: str) -> str:
         """Say ``text`` back."""
         return text

@@ -18,6 +18,9 @@ from tests.support.node import node_path, npm_command, watching_logs
 from tests.support.service import running_service
 from tests.support.turns import json_turn, new_conversation
 
+RUN = {"default": "run"}
+"""These tests are not about approvals: the servers' tools run whatever their annotations say."""
+
 
 def answer_with_the_tool_results(request: dict[str, Any]) -> Reply:
     """The fake model's last step: repeat what the tools just said, as a model summing up their results would."""
@@ -40,6 +43,7 @@ async def test_server_filesystem_writes_and_reads_a_file_in_its_root_for_the_mod
             "command": npm_command("mcp-server-filesystem"),
             "args": [str(root)],
             "env": {"PATH": node_path()},
+            "toolPolicy": RUN,
         }
     }
     fake_openai.reset(responder=answer_with_the_tool_results)
@@ -65,7 +69,12 @@ async def test_server_filesystem_refuses_a_path_outside_its_root_as_a_tool_error
     secret = tmp_path / "secret.txt"
     secret.write_text("do not show")
     servers = {
-        "files": {"command": npm_command("mcp-server-filesystem"), "args": [str(root)], "env": {"PATH": node_path()}}
+        "files": {
+            "command": npm_command("mcp-server-filesystem"),
+            "args": [str(root)],
+            "env": {"PATH": node_path()},
+            "toolPolicy": RUN,
+        }
     }
     fake_openai.reset(responder=answer_with_the_tool_results)
     fake_openai.script(tool_calls([("files__read_text_file", {"path": str(secret)})]))
@@ -85,7 +94,12 @@ async def test_server_filesystem_serves_the_roots_given_in_the_servers_file(
     root.mkdir()
     # No folder in its arguments: it asks the client for roots once initialised, and serves those.
     servers = {
-        "files": {"command": npm_command("mcp-server-filesystem"), "env": {"PATH": node_path()}, "roots": [str(root)]}
+        "files": {
+            "command": npm_command("mcp-server-filesystem"),
+            "env": {"PATH": node_path()},
+            "roots": [str(root)],
+            "toolPolicy": RUN,
+        }
     }
     fake_openai.reset(responder=answer_with_the_tool_results)
     fake_openai.script(
@@ -111,6 +125,7 @@ async def test_server_memory_keeps_entities_the_model_creates_and_reads_the_grap
         "memory": {
             "command": npm_command("mcp-server-memory"),
             "env": {"PATH": node_path(), "MEMORY_FILE_PATH": str(memory_file)},
+            "toolPolicy": RUN,
         }
     }
     ada = {"name": "Ada", "entityType": "person", "observations": ["prefers tea"]}

@@ -17,7 +17,9 @@ from tests.support.turns import json_turn, new_conversation
 async def test_mcp_server_time_from_pypi_plugs_in_from_the_servers_file_alone(
     make_settings: SettingsFactory, fake_openai: FakeOpenAI
 ) -> None:
-    servers = {"time": {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}}
+    time_server = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
+    # Not a test of approvals: its calls run whatever its annotations say.
+    servers = {"time": {"command": time_server[0], "args": time_server[1:], "toolPolicy": {"default": "run"}}}
     fake_openai.script(tool_calls([("time__get_current_time", {"timezone": "Europe/Lisbon"})]), text("It is late."))
     async with running_service(make_settings(servers=servers)) as service:
         reply = await json_turn(service.client, await new_conversation(service.client), "What time is it in Lisbon?")

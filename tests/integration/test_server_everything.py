@@ -72,6 +72,8 @@ STATIC_DOCUMENTS: Final = frozenset(
 DOCUMENTS_ON_DISK: Final = NODE_TOOLS / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "docs"
 
 GREETING: Final = "hello from the servers file"
+RUN: Final = {"default": "run"}
+"""Not a test of approvals: every tool runs, whatever its annotations say."""
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +113,10 @@ async def service(
             "args": ["stdio"],
             "env": {"PATH": node_path(), "GREETING": GREETING},
             "roots": roots,
+            "toolPolicy": RUN,
         },
-        SERVER_IDS["streamable-http"]: {"url": f"{everything_over_http}/mcp", "roots": roots},
-        SERVER_IDS["sse"]: {"url": f"{everything_over_sse}/sse", "roots": roots},
+        SERVER_IDS["streamable-http"]: {"url": f"{everything_over_http}/mcp", "roots": roots, "toolPolicy": RUN},
+        SERVER_IDS["sse"]: {"url": f"{everything_over_sse}/sse", "roots": roots, "toolPolicy": RUN},
     }
     servers_file = folder / "servers.json"
     servers_file.write_text(json.dumps({"mcpServers": servers}))

@@ -3,6 +3,7 @@
 // between two user messages), with exactly one `.message-body` inside.
 
 import { h, sentence } from './dom.js';
+import { ApprovalCard } from './approvals.js';
 import { InteractionCard } from './interactions.js';
 import { renderMarkdown } from './markdown.js';
 import { ToolCard } from './toolcards.js';
@@ -163,9 +164,17 @@ export class AssistantView {
     return this.cards.get(id);
   }
 
+  /** A call waiting for the user's approval (`approval_requested`), under its tool call's card like a question. */
+  addApproval(request, conversationId) {
+    return this.placeInteraction(request, new ApprovalCard({ ...request, conversationId }));
+  }
+
   /** A server's question (`interaction_requested`), right under its tool call's card and earlier questions. */
   addInteraction(request, conversationId) {
-    const interaction = new InteractionCard({ ...request, conversationId });
+    return this.placeInteraction(request, new InteractionCard({ ...request, conversationId }));
+  }
+
+  placeInteraction(request, interaction) {
     const siblings = [...this.interactions.values()].filter((other) => other.toolCallId === request.tool_call_id);
     const anchor = siblings.at(-1)?.element ?? this.cards.get(request.tool_call_id)?.element;
     if (anchor) {

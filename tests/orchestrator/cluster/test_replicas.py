@@ -12,11 +12,12 @@ import pytest
 
 from orchestrator.cluster.bus import RedisBus
 from tests.fakes.mcp_http import HttpTestServer, running_http_server
-from tests.fakes.openai_server import FakeOpenAI, hang, text
+from tests.fakes.openai_server import FakeOpenAI, hang, text, tool_calls
 from tests.orchestrator.api.conftest import JWT_SECRET, SettingsFactory, bearer
 from tests.orchestrator.api.test_tool_approvals import REWRITTEN, names, wait_for_tools
 from tests.support.redis import SHARED_REDIS_URL
 from tests.support.service import Service, running_service
+from tests.support.sse import Event
 from tests.support.turns import new_conversation, open_stream
 
 ADMIN = bearer("alice", name="Alice")
@@ -131,3 +132,31 @@ async def test_a_tool_list_change_seen_by_one_replica_makes_the_other_list_again
     await first.state.registry.call_tool("shared__add_tool", {"tool_name": "fresh"})
 
     await wait_for_tools(second.client, lambda tools: "shared__fresh" in names(tools), headers=ADMIN)
+
+
+async def test_an_approval_decided_on_one_replica_lets_the_turn_waiting_on_the_other_go_on(
+    replicas: tuple[Service, Service], fake_openai: FakeOpenAI
+) -> None:
+    first, second = replicas
+    fake_openai.script(tool_calls([("shared__forget", {"item": "the draft"})]), text("Forgotten."))
+    conversation = await new_conversation(first.client, ADMIN)
+    seen: list[Event] = []
+
+    with anyio.fail_after(WAIT_SECONDS):
+        async with open_stream(first.client, conversation, "forget the draft", ADMIN) as events:
+            async for event in events:
+                seen.append(event)
+                if event.event == "approval_requested":
+                    listed = (
+                        await second.client.get(f"/api/conversations/{conversation}/approvals", headers=ADMIN)
+                    ).json()
+                    decided = await second.client.post(
+                        f"/api/conversations/{conversation}/approvals/{event.data['id']}",
+                        json={"decision": "once"},
+                        headers=ADMIN,
+                    )
+                    assert [approval["id"] for approval in listed] == [event.data["id"]]
+                    assert decided.status_code == 200, decided.text
+
+    assert [event.data["result"] for event in seen if event.event == "tool_call_finished"] == ["forgot the draft"]
+    assert seen[-1].data["status"] == "complete"

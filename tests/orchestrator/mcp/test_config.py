@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.mcp.config import load_servers_file, parse_servers, servers_from_urls, url_server_id
-from orchestrator.mcp.types import SERVER_ID_PATTERN
+from orchestrator.mcp.types import SERVER_ID_PATTERN, ToolPolicyConfig
 
 CLAUDE_DESKTOP = {
     "mcpServers": {
@@ -151,6 +151,45 @@ def test_relative_cwd_is_relative_to_the_servers_file(tmp_path: Path) -> None:
     (config,) = load_servers_file(path, environ={})
 
     assert config.cwd == str(tmp_path / "data")
+
+
+def test_tool_policy_and_concurrency_keys_set_the_servers_approvals_and_limit() -> None:
+    data = {
+        "mcpServers": {
+            "files": {
+                "command": "srv",
+                "toolPolicy": {"default": "ask", "tools": {"read_file": "run", "delete_file": "deny"}},
+                "maxConcurrentCalls": 2,
+            },
+            "plain": {"url": "http://notes/mcp"},
+        }
+    }
+
+    files, plain = parse_servers(data, environ={})
+
+    assert files.tool_policy == ToolPolicyConfig(default="ask", tools={"read_file": "run", "delete_file": "deny"})
+    assert files.max_concurrent_calls == 2
+    assert (plain.tool_policy, plain.max_concurrent_calls) == (None, None)
+
+
+def test_bad_tool_policies_and_limits_are_reported_by_field() -> None:
+    data = {
+        "mcpServers": {
+            "a": {"command": "srv", "toolPolicy": "run"},
+            "b": {"command": "srv", "toolPolicy": {"default": "maybe", "tools": {"x": "allow"}, "roles": {}}},
+            "c": {"command": "srv", "maxConcurrentCalls": 0},
+            "d": {"command": "srv", "maxConcurrentCalls": True},
+        }
+    }
+
+    assert problems_of(data) == [
+        'mcpServers.a.toolPolicy: must be an object such as {"default": "ask", "tools": {"read_file": "run"}}',
+        "mcpServers.b.toolPolicy.default: must be 'run', 'ask' or 'deny'",
+        "mcpServers.b.toolPolicy.tools.x: must be 'run', 'ask' or 'deny'",
+        "mcpServers.b.toolPolicy.roles: unknown key (expected 'default' and 'tools')",
+        "mcpServers.c.maxConcurrentCalls: must be a whole number from 1 to 256",
+        "mcpServers.d.maxConcurrentCalls: must be a whole number from 1 to 256",
+    ]
 
 
 def test_every_problem_is_reported_once_naming_server_and_field() -> None:

@@ -35,6 +35,10 @@ STORE_TABLES = {
     "mcp_oauth_clients",
     "token_usage",
     "api_keys",
+    "tool_call_approvals",
+    "tool_call_grants",
+    "tool_policies",
+    "tool_call_audit",
 }
 
 
