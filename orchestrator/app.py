@@ -34,6 +34,7 @@ from orchestrator.errors import (
     ConfigurationError,
     Conflict,
     EmbeddingUnavailable,
+    EventLogUnavailable,
     InvalidInput,
     MemoryDisabled,
     ModelError,
@@ -70,6 +71,7 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
     (EmbeddingUnavailable, 503, "embeddings_unavailable"),
     (MemoryDisabled, 503, "memory_disabled"),
     (VectorStoreUnavailable, 503, "vector_store_unavailable"),
+    (EventLogUnavailable, 503, "event_log_unavailable"),
     (ToolError, 502, "server_error"),
 ]
 

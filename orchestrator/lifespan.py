@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from orchestrator.auth import Authenticator, KnownUsers
 from orchestrator.cluster.bus import LocalBus, MessageBus, RedisBus
+from orchestrator.cluster.event_log import RedisEventLog
 from orchestrator.cluster.redis import create_redis, describe_redis
 from orchestrator.cluster.servers import ServerSync
 from orchestrator.cluster.stops import TurnStops
@@ -22,7 +23,9 @@ from orchestrator.llm.openai_model import OpenAIChatModel
 from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
 from orchestrator.loop.active import ActiveTurns
+from orchestrator.loop.event_log import EventLog, MemoryEventLog
 from orchestrator.loop.runner import LoopLimits, TurnRunner
+from orchestrator.loop.turns import ResumePolicy, TurnSupervisor
 from orchestrator.loop.usage import TokenMeter
 from orchestrator.mcp.oauth.cipher import TokenCipher, development_key
 from orchestrator.mcp.oauth.flow import ClientIdentity
@@ -63,6 +66,10 @@ class AppState:
     stops: TurnStops
     meter: TokenMeter
     turns: ActiveTurns
+    supervisor: TurnSupervisor
+    """Runs turns apart from their requests and resumes those a dead replica left behind."""
+    events: EventLog
+    """Every turn's events, for the clients that follow it (Redis Streams with ``REDIS_URL``)."""
     redis: Redis | None = None
     """The shared Redis client (``REDIS_URL``), for anything that needs Redis; ``None`` without one."""
     memories: Memories | None = None
@@ -71,6 +78,8 @@ class AppState:
 
 
 CALLBACK_PATH = "/api/oauth/callback"
+READY_TIMEOUT_SECONDS = 60.0
+"""Interrupted turns are resumed once the MCP servers had their first connection attempt, or after this long."""
 CLIENT_METADATA_PATH = "/oauth/client-metadata.json"
 
 
@@ -193,6 +202,19 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 settings.host,
             )
         turns = ActiveTurns()
+        events = open_event_log(settings, redis)
+        supervisor = TurnSupervisor(
+            runner,
+            store,
+            events,
+            turns,
+            registry,
+            owner=bus.node_id,
+            heartbeat_seconds=settings.turn_heartbeat_seconds,
+            policy=ResumePolicy(settings.turn_resume, settings.turn_resume_max_attempts),
+            ready=lambda: registry.wait_until_settled(READY_TIMEOUT_SECONDS),
+        )
+        await background.start(supervisor.run)
         state = AppState(
             settings,
             store,
@@ -205,6 +227,8 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             stops=TurnStops(bus, turns),
             meter=meter,
             turns=turns,
+            supervisor=supervisor,
+            events=events,
             redis=redis,
             memories=retrieval.memories,
         )
@@ -217,6 +241,21 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             yield state
         finally:
             state.turns.cancel_all()
+
+
+def open_event_log(settings: Settings, redis: Redis | None) -> EventLog:
+    """Turns' events in Redis (every replica can follow every turn), or in this process without ``REDIS_URL``."""
+    if redis is None:
+        return MemoryEventLog(
+            max_events=settings.turn_events_max, retention_seconds=settings.turn_events_retention_seconds
+        )
+    return RedisEventLog(
+        redis,
+        settings.redis_key_prefix,
+        max_events=settings.turn_events_max,
+        retention_seconds=settings.turn_events_retention_seconds,
+        block_seconds=settings.redis_timeout_seconds / 2,
+    )
 
 
 def _open_redis(settings: Settings) -> Redis | None:

@@ -34,6 +34,7 @@ STORE_TABLES = {
     "mcp_oauth_grants",
     "mcp_oauth_clients",
     "token_usage",
+    "turns",
 }
 
 
