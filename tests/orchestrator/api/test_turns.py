@@ -261,7 +261,8 @@ async def test_a_client_that_disconnects_leaves_its_turn_running_until_it_is_sto
             if event.event == "tool_call_started":
                 break
     handle = service.state.turns.get("local", conversation)
-    assert handle is not None and not handle.released.is_set()
+    assert handle is not None
+    assert not handle.released.is_set()
     detail = (await service.client.get(f"/api/conversations/{conversation}")).json()
     assert detail["running_turn"] is not None
 
