@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
-
 from tests.fakes.openai_server import FakeOpenAI, hang, text
 from tests.support.service import Service
-from tests.support.sse import Event, read_events
-from tests.support.turns import new_conversation, open_stream, stream_turn
+from tests.support.sse import Event
+from tests.support.turns import follow_turn, new_conversation, open_stream, stream_turn, tokens
 
 ANSWER = "The answer arrives in two halves, with a pause in the middle of it."
-
-
-async def follow(client: httpx.AsyncClient, conversation: str, last_event_id: str | None = None) -> list[Event]:
-    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    async with client.stream("GET", f"/api/conversations/{conversation}/events", headers=headers) as response:
-        assert response.status_code == 200, await response.aread()
-        return [event async for event in read_events(response)]
-
-
-def tokens(events: list[Event]) -> str:
-    return "".join(event.data["text"] for event in events if event.event == "token")
 
 
 async def test_a_client_that_reconnects_mid_stream_gets_exactly_the_rest_of_the_answer(
@@ -38,7 +25,7 @@ async def test_a_client_that_reconnects_mid_stream_gets_exactly_the_rest_of_the_
                 break
     last_id = before[-1].id
     assert last_id is not None
-    after = await follow(service.client, conversation, last_id)
+    after = await follow_turn(service.client, conversation, last_id)
 
     assert tokens(before) + tokens(after) == ANSWER
     assert [event.event for event in after][-1] == "message_end"
@@ -57,7 +44,7 @@ async def test_after_the_reply_ended_a_reconnect_gets_what_it_missed_then_nothin
     assert middle.id is not None
     assert events[-1].id is not None
 
-    missed = await follow(service.client, conversation, middle.id)
+    missed = await follow_turn(service.client, conversation, middle.id)
     by_query = await service.client.get(f"/api/conversations/{conversation}/events", params={"after": middle.id})
     nothing_missed = await service.client.get(
         f"/api/conversations/{conversation}/events", headers={"Last-Event-ID": events[-1].id}
@@ -97,7 +84,7 @@ async def test_several_clients_follow_one_reply_and_a_late_one_gets_it_from_the_
 
     async with open_stream(service.client, conversation, "answer") as events:
         first = await anext(events)
-        late = await follow(service.client, conversation)
+        late = await follow_turn(service.client, conversation)
         rest = [event async for event in events]
 
     assert first.event == "message_start"

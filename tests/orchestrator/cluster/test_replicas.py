@@ -17,7 +17,8 @@ from tests.orchestrator.api.conftest import JWT_SECRET, SettingsFactory, bearer
 from tests.orchestrator.api.test_tool_approvals import REWRITTEN, names, wait_for_tools
 from tests.support.redis import SHARED_REDIS_URL
 from tests.support.service import Service, running_service
-from tests.support.turns import new_conversation, open_stream
+from tests.support.sse import Event
+from tests.support.turns import follow_turn, new_conversation, open_stream, tokens
 
 ADMIN = bearer("alice", name="Alice")
 WAIT_SECONDS = 20.0
@@ -131,3 +132,24 @@ async def test_a_tool_list_change_seen_by_one_replica_makes_the_other_list_again
     await first.state.registry.call_tool("shared__add_tool", {"tool_name": "fresh"})
 
     await wait_for_tools(second.client, lambda tools: "shared__fresh" in names(tools), headers=ADMIN)
+
+
+async def test_a_client_that_reconnects_to_another_replica_gets_exactly_the_rest_of_the_answer(
+    replicas: tuple[Service, Service], fake_openai: FakeOpenAI
+) -> None:
+    first, second = replicas
+    answer = "Written on one replica, read to the end on the other one."
+    fake_openai.script(hang(0.5, then=text(answer, chunk_size=4), after_chunks=4))
+    conversation = await new_conversation(first.client, ADMIN)
+
+    before: list[Event] = []
+    async with open_stream(first.client, conversation, "answer slowly", ADMIN) as events:
+        async for event in events:
+            before.append(event)
+            if len(tokens(before)) >= 8:
+                break
+    after = await follow_turn(second.client, conversation, before[-1].id, ADMIN)
+
+    assert tokens(before) + tokens(after) == answer
+    assert after[-1].event == "message_end"
+    assert (after[-1].data["status"], after[-1].data["content"]) == ("complete", answer)
