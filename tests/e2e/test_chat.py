@@ -74,6 +74,30 @@ async def test_a_user_signs_in_chats_with_tools_stops_a_turn_reloads_and_signs_o
     await expect(page).to_have_url(f"{stack.url}/login?next=%2Fc%2F{conversation_url.rsplit('/', 1)[1]}")
 
 
+async def test_a_reply_goes_on_through_a_reload_and_shows_once(
+    page: Page, stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    await sign_in(page, stack, "reloader")
+    answer = "Reloading the page loses nothing: the rest of this answer arrives once."
+    fake_openai.script(hang(4.0, text(answer, chunk_size=4), after_chunks=3))
+    await send(page, "Answer me slowly")
+    await expect(page.locator(".message.assistant .message-body").last).to_contain_text("Reloadin")
+    assert "/c/" in page.url
+
+    await page.reload()
+
+    # The page follows the reply still being written: what was said so far, then the rest as it comes.
+    await expect(page.locator(".message.assistant.is-streaming")).to_have_count(1)
+    reply = page.locator(".message.assistant .message-body").last
+    await expect(reply).to_contain_text("Reloadin")
+    await expect(reply).to_contain_text(answer)
+    await wait_for_idle(page)
+    await expect(page.locator(".message.assistant")).to_have_count(1)
+    assert (await reply.inner_text()).count("Reloading") == 1
+    await page.reload()  # and the stored reply is the same
+    await expect(page.locator(".message.assistant .message-body").last).to_have_text(answer)
+
+
 async def test_the_chat_fits_a_phone_and_follows_a_dark_system_theme(
     browser: Browser, stack: Stack, fake_openai: FakeOpenAI, screenshots: Path
 ) -> None:
