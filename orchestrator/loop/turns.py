@@ -325,7 +325,7 @@ class TurnSupervisor:
     async def _end(self, turn_id: str, status: TurnState, position: EventPosition) -> None:
         try:
             with anyio.fail_after(WRITE_TIMEOUT_SECONDS):
-                await self._store.end_turn(turn_id, status)
+                await self._store.end_turn(turn_id, self.owner, status)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:  # it stays running; a replica resumes it later
             logger.warning("could not record the end of a turn: %s", type(exc).__name__, extra={"turn_id": turn_id})
         await self._log.append(turn_id, position, None)

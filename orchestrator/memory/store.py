@@ -177,9 +177,9 @@ class SqlStore:
             lambda connection: turns.beat_turn(connection, turn_id, owner, now), relaxed=True
         )
 
-    async def end_turn(self, turn_id: str, status: TurnState) -> None:
+    async def end_turn(self, turn_id: str, owner: str, status: TurnState) -> None:
         now = self._clock()
-        await self._database.run(lambda connection: turns.end_turn(connection, turn_id, status, now))
+        await self._database.run(lambda connection: turns.end_turn(connection, turn_id, owner, status, now))
 
     async def stale_turns(self, stale_before: datetime, *, limit: int = 100) -> list[TurnRecord]:
         return await self._database.run(lambda connection: turns.stale_turns(connection, stale_before, limit))

@@ -45,8 +45,8 @@ class TurnStore(Protocol):
         """Touch the running turn's heartbeat; False when it is no longer running under ``owner``."""
         ...
 
-    async def end_turn(self, turn_id: str, status: TurnState) -> None:
-        """Record how the turn ended (only a running turn changes)."""
+    async def end_turn(self, turn_id: str, owner: str, status: TurnState) -> None:
+        """Record how the turn ended (only a running turn that ``owner`` runs changes)."""
         ...
 
     async def stale_turns(self, stale_before: datetime, *, limit: int = 100) -> list[TurnRecord]:
@@ -84,7 +84,7 @@ _BEAT = (
 )
 _END = (
     update(Turn)
-    .where(Turn.id == bindparam("turn"), Turn.status == "running")
+    .where(Turn.id == bindparam("turn"), Turn.status == "running", Turn.owner == bindparam("me"))
     .values(status=bindparam("new_status"), updated_at=bindparam("now"))
 )
 _STALE = (
@@ -132,8 +132,8 @@ def beat_turn(connection: Connection, turn_id: str, owner: str, now: datetime) -
     return connection.execute(_BEAT, {"turn": turn_id, "me": owner, "now": now}).rowcount == 1
 
 
-def end_turn(connection: Connection, turn_id: str, status: TurnState, now: datetime) -> None:
-    connection.execute(_END, {"turn": turn_id, "new_status": status, "now": now})
+def end_turn(connection: Connection, turn_id: str, owner: str, status: TurnState, now: datetime) -> None:
+    connection.execute(_END, {"turn": turn_id, "me": owner, "new_status": status, "now": now})
 
 
 def stale_turns(connection: Connection, stale_before: datetime, limit: int) -> list[TurnRecord]:

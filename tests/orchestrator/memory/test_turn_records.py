@@ -45,13 +45,13 @@ async def test_another_users_turn_is_invisible(store: SqlStore, user: UserIdenti
 
 async def test_the_latest_turn_is_the_newest_and_an_ended_turn_stays_ended(store: SqlStore, user: UserIdentity) -> None:
     conversation, first, _ = await started_turn(store, user)
-    await store.end_turn(first, "complete")
+    await store.end_turn(first, "replica-a", "complete")
     second = str(uuid4())
     await store.start_turn(
         user.id, conversation, NewMessage(role="user", content="again"), title=None, turn=NewTurn(second, "b")
     )
-    await store.end_turn(second, "incomplete")
-    await store.end_turn(second, "complete")  # only a running turn changes
+    await store.end_turn(second, "b", "incomplete")
+    await store.end_turn(second, "b", "complete")  # only a running turn changes
 
     latest = await store.latest_turn(user.id, conversation)
 
@@ -69,7 +69,9 @@ async def test_only_the_owner_beats_a_running_turns_heart(store: SqlStore, user:
     assert before is not None
     assert after is not None
     assert after.heartbeat_at > before.heartbeat_at
-    await store.end_turn(turn_id, "complete")
+    await store.end_turn(turn_id, "replica-b", "complete")  # not its turn: nothing changes
+    assert await store.beat_turn(turn_id, "replica-a")
+    await store.end_turn(turn_id, "replica-a", "complete")
     assert not await store.beat_turn(turn_id, "replica-a")
 
 
