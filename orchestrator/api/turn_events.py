@@ -7,12 +7,17 @@ live ones until the reply ends, from any replica that shares the log.
 
 from __future__ import annotations
 
+import logging
+
 from anyio.streams.memory import MemoryObjectSendStream
 from fastapi import Response, status
 
 from orchestrator.api.streaming import EventStreamResponse, Producer, SentEvent
+from orchestrator.errors import EventLogUnavailable
 from orchestrator.lifespan import AppState
 from orchestrator.loop.event_log import EventId, EventPosition, follow
+
+logger = logging.getLogger(__name__)
 
 
 def turn_follower(
@@ -25,9 +30,12 @@ def turn_follower(
         return latest is not None and latest.id == turn_id and latest.status == "running"
 
     async def produce(send: MemoryObjectSendStream[SentEvent]) -> None:
-        async for entry in follow(state.events, turn_id, after, still_running=still_running):
-            if entry.event is not None:
-                await send.send((str(entry.id), entry.event))
+        try:
+            async for entry in follow(state.events, turn_id, after, still_running=still_running):
+                if entry.event is not None:
+                    await send.send((str(entry.id), entry.event))
+        except EventLogUnavailable as exc:  # the stream ends; the client reconnects after its last event
+            logger.warning("a reply's events could not be read: %s", exc.reason, extra={"turn_id": turn_id})
 
     return produce
 

@@ -73,6 +73,8 @@ class EventLog(Protocol):
         ...
 
 
+SWEEP_SECONDS = 1.0
+"""The in-process log looks for turns to forget at most this often (not on every token)."""
 POLL_SECONDS = 5.0
 """How long a follower waits for an event before it checks that the turn still runs."""
 
@@ -126,6 +128,7 @@ class MemoryEventLog:
         self._retention = retention_seconds
         self._clock = clock
         self._turns: dict[str, _TurnEvents] = {}
+        self._next_sweep = 0.0
 
     async def append(self, turn_id: str, position: EventPosition, event: TurnEvent | None) -> None:
         now = self._clock()
@@ -151,5 +154,8 @@ class MemoryEventLog:
         return []
 
     def _forget_old(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + min(self._retention, SWEEP_SECONDS)
         for turn_id in [turn_id for turn_id, entries in self._turns.items() if now - entries.touched > self._retention]:
             del self._turns[turn_id]

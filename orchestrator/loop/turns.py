@@ -180,6 +180,8 @@ class TurnSupervisor:
         except (OrchestratorError, SQLAlchemyError, OSError, TimeoutError) as exc:
             # It stays claimed and running: once stale again it is taken over with one more attempt, or failed.
             logger.warning("could not resume a turn: %s", type(exc).__name__, extra={"turn_id": turn.id})
+        except Exception:  # a resume's top level: one turn's failure must not take the service's task group down
+            logger.exception("resuming a turn failed", extra={"turn_id": turn.id})
 
     async def _try_resume(self, turn: TurnRecord) -> None:
         user = UserIdentity(turn.user_id)
