@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from orchestrator.auth import Authenticator, KnownUsers
 from orchestrator.cluster.bus import LocalBus, MessageBus, RedisBus
-from orchestrator.cluster.event_log import RedisEventLog
+from orchestrator.cluster.event_log import LayeredEventLog, RedisEventLog
 from orchestrator.cluster.redis import create_redis, describe_redis
 from orchestrator.cluster.servers import ServerSync
 from orchestrator.cluster.stops import TurnStops
@@ -245,17 +245,19 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
 
 def open_event_log(settings: Settings, redis: Redis | None) -> EventLog:
     """Turns' events in Redis (every replica can follow every turn), or in this process without ``REDIS_URL``."""
+    local = MemoryEventLog(
+        max_events=settings.turn_events_max, retention_seconds=settings.turn_events_retention_seconds
+    )
     if redis is None:
-        return MemoryEventLog(
-            max_events=settings.turn_events_max, retention_seconds=settings.turn_events_retention_seconds
-        )
-    return RedisEventLog(
+        return local
+    shared = RedisEventLog(
         redis,
         settings.redis_key_prefix,
         max_events=settings.turn_events_max,
         retention_seconds=settings.turn_events_retention_seconds,
         block_seconds=settings.redis_timeout_seconds / 2,
     )
+    return LayeredEventLog(local, shared)
 
 
 def _open_redis(settings: Settings) -> Redis | None:

@@ -3,6 +3,8 @@
 One stream per turn, ``<prefix>turn-events:<turn id>``; each entry's stream id is ``<attempt>-<seq>``, which Redis
 orders exactly as ``EventPosition`` does, so "the events after X" is one ``XREAD`` from X. Streams are capped at
 about ``max_events`` entries (``MAXLEN ~``) and expire ``retention_seconds`` after their last event.
+
+``LayeredEventLog`` puts a replica's own turns in its memory too, so their clients never wait on Redis.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from orchestrator.errors import EventLogUnavailable
-from orchestrator.loop.event_log import EventId, EventPosition, LoggedEvent
+from orchestrator.loop.event_log import EventId, EventLog, EventPosition, LoggedEvent, MemoryEventLog
 from orchestrator.loop.events import TurnEvent, event_from_payload, event_payload
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,27 @@ class RedisEventLog:
             for entry_id, fields in entries:
                 events.append(_logged(turn_id, entry_id, fields))
         return events
+
+
+class LayeredEventLog:
+    """Implements ``EventLog``: every event in this process and in the shared log; read here when it is here.
+
+    Clients of the turns this replica runs read them from memory (no round trip, and unaffected by a Redis
+    outage); clients of turns running elsewhere read the shared log.
+    """
+
+    def __init__(self, local: MemoryEventLog, shared: EventLog) -> None:
+        self._local = local
+        self._shared = shared
+
+    async def append(self, turn_id: str, position: EventPosition, event: TurnEvent | None) -> None:
+        await self._local.append(turn_id, position, event)
+        await self._shared.append(turn_id, position, event)
+
+    async def read(self, turn_id: str, after: EventPosition | None, *, wait_seconds: float) -> list[LoggedEvent]:
+        if self._local.knows(turn_id):
+            return await self._local.read(turn_id, after, wait_seconds=wait_seconds)
+        return await self._shared.read(turn_id, after, wait_seconds=wait_seconds)
 
 
 def _logged(turn_id: str, entry_id: bytes, fields: dict[bytes, bytes]) -> LoggedEvent:

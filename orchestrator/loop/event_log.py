@@ -130,6 +130,11 @@ class MemoryEventLog:
         self._turns: dict[str, _TurnEvents] = {}
         self._next_sweep = 0.0
 
+    def knows(self, turn_id: str) -> bool:
+        """Whether this log holds events of the turn (it runs, or ran recently, in this process)."""
+        entries = self._turns.get(turn_id)
+        return entries is not None and bool(entries.events)
+
     async def append(self, turn_id: str, position: EventPosition, event: TurnEvent | None) -> None:
         now = self._clock()
         self._forget_old(now)

@@ -48,6 +48,7 @@ _T = TypeVar("_T")
 STALE_HEARTBEATS = 3
 """A turn whose replica missed this many heartbeats is taken over."""
 WRITE_TIMEOUT_SECONDS = 10.0
+FIRST_EVENT_TIMEOUT_SECONDS = 5.0
 NOT_RESUMED = "the reply was interrupted when the assistant restarted and could not be finished; ask again"
 
 
@@ -68,6 +69,8 @@ class RunningTurn:
     id: str
     started: StartedTurn
     handle: TurnHandle
+    logged: anyio.Event = field(default_factory=anyio.Event)
+    """Its first event is in the log: a client following it from now on finds it."""
     done: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -148,6 +151,8 @@ class TurnSupervisor:
             raise
         running = RunningTurn(turn_id, started, handle)
         group.start_soon(self._drive, running, 1, observe, None)
+        with anyio.move_on_after(FIRST_EVENT_TIMEOUT_SECONDS):  # message_start comes first, at once
+            await running.logged.wait()
         return running
 
     # --- turns left behind -----------------------------------------------------------------------------------------
@@ -277,6 +282,7 @@ class TurnSupervisor:
             seq += 1
             ended = ended or isinstance(event, MessageEnd)
             await self._log.append(running.id, EventPosition(attempt, seq), event)
+            running.logged.set()
             if observe is not None:
                 await observe(event)
 
@@ -303,6 +309,7 @@ class TurnSupervisor:
             with anyio.CancelScope(shield=True):
                 await self._end(running.id, status, EventPosition(attempt, seq + 1))
             handle.release()
+            running.logged.set()
             running.done.set()
 
     async def _beat(self, running: RunningTurn, scope: anyio.CancelScope) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.cluster.event_log import RedisEventLog
+from orchestrator.cluster.event_log import LayeredEventLog, RedisEventLog
 from orchestrator.cluster.redis import create_redis
 from orchestrator.errors import EventLogUnavailable
-from orchestrator.loop.event_log import EventPosition, LoggedEvent
+from orchestrator.loop.event_log import EventPosition, LoggedEvent, MemoryEventLog
 from orchestrator.loop.events import InteractionRequested, MessageEnd, Token
 from tests.support.redis import SHARED_REDIS_URL, keys_matching, private_redis
 
@@ -86,3 +86,30 @@ async def test_an_unreachable_redis_loses_events_without_failing_the_turn_and_re
     await log.append("t", EventPosition(1, 1), Token("a"))  # does not raise
     with pytest.raises(EventLogUnavailable):
         await log.read("t", None, wait_seconds=0)
+
+
+async def test_a_replica_reads_its_own_turns_from_memory_even_while_redis_is_down(
+    tmp_path: Path, redis_prefix: str
+) -> None:
+    async with private_redis(tmp_path) as redis:
+        down_url = redis.url
+    memory = MemoryEventLog(max_events=100, retention_seconds=60)
+    running_here = LayeredEventLog(memory, redis_log(down_url, redis_prefix))
+    await running_here.append("here", EventPosition(1, 1), Token("a"))
+
+    assert [entry.event for entry in await running_here.read("here", None, wait_seconds=0)] == [Token("a")]
+    with pytest.raises(EventLogUnavailable):  # a turn of another replica: only the shared log has it
+        await running_here.read("elsewhere", None, wait_seconds=0)
+
+
+async def test_a_turn_running_on_another_replica_is_read_from_redis(redis_prefix: str) -> None:
+    other = LayeredEventLog(
+        MemoryEventLog(max_events=100, retention_seconds=60), redis_log(SHARED_REDIS_URL, redis_prefix)
+    )
+    this = LayeredEventLog(
+        MemoryEventLog(max_events=100, retention_seconds=60), redis_log(SHARED_REDIS_URL, redis_prefix)
+    )
+    await other.append("t", EventPosition(1, 1), Token("a"))
+    await other.append("t", EventPosition(1, 2), Token("b"))
+
+    assert ids(await this.read("t", EventPosition(1, 1), wait_seconds=0)) == ["t.1.2"]
