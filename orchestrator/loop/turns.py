@@ -306,11 +306,13 @@ class TurnSupervisor:
             beating.cancel()
             if started.end is not None:
                 status = started.end.status
+            # Free the conversation before the followers' streams end, so a client may post its next message then.
             with anyio.CancelScope(shield=True):
-                await self._end(running.id, status, EventPosition(attempt, seq + 1))
-            handle.release()
-            running.logged.set()
-            running.done.set()
+                await self._record_end(running.id, status)
+                handle.release()
+                running.logged.set()
+                running.done.set()
+                await self._log.append(running.id, EventPosition(attempt, seq + 1), None)
 
     async def _beat(self, running: RunningTurn, scope: anyio.CancelScope) -> None:
         """Touch the turn every heartbeat; a turn another replica took over (this one stalled) is stopped here."""
@@ -332,12 +334,15 @@ class TurnSupervisor:
                 return
 
     async def _end(self, turn_id: str, status: TurnState, position: EventPosition) -> None:
+        await self._record_end(turn_id, status)
+        await self._log.append(turn_id, position, None)
+
+    async def _record_end(self, turn_id: str, status: TurnState) -> None:
         try:
             with anyio.fail_after(WRITE_TIMEOUT_SECONDS):
                 await self._store.end_turn(turn_id, self.owner, status)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:  # it stays running; a replica resumes it later
             logger.warning("could not record the end of a turn: %s", type(exc).__name__, extra={"turn_id": turn_id})
-        await self._log.append(turn_id, position, None)
 
     def _is_stale(self, turn: TurnRecord) -> bool:
         return turn.heartbeat_at < datetime.now(UTC) - self.stale_after

@@ -51,10 +51,11 @@ async def wait_for_calls(calls_file: Path, count: int) -> None:
             await anyio.sleep(0.02)
 
 
-async def follow_to_the_end(client: httpx.AsyncClient, conversation: str) -> list[Event]:
-    """Follow the conversation's running turn (from the start of its current run) until it ends."""
+async def follow_to_the_end(client: httpx.AsyncClient, conversation: str, turn_id: str) -> list[Event]:
+    """The turn's events from the start of its current run, until it ends (it may have ended already)."""
+    url = f"/api/conversations/{conversation}/events"
     with anyio.fail_after(WAIT_SECONDS):
-        async with client.stream("GET", f"/api/conversations/{conversation}/events") as response:
+        async with client.stream("GET", url, params={"after": f"{turn_id}.0.0"}) as response:
             assert response.status_code == 200, await response.aread()
             return [event async for event in read_events(response)]
 
@@ -74,8 +75,10 @@ async def test_a_turn_killed_mid_tool_calls_resumes_after_a_restart_without_repe
     ):
         conversation = await new_conversation(client)
         started: set[str] = set()
+        turn_id = ""
         async with open_stream(client, conversation, "look things up and send hello") as events:
             async for event in events:
+                turn_id = str(event.id).split(".")[0]
                 if event.event == "tool_call_started":
                     started.add(event.data["arguments"])
                 if len(started) == 3:
@@ -86,7 +89,7 @@ async def test_a_turn_killed_mid_tool_calls_resumes_after_a_restart_without_repe
 
     fake_openai.script(text("Found 42, and the message may not have gone out."))
     async with orchestrator_process(env, tmp_path) as (_, url), httpx.AsyncClient(base_url=url, timeout=30) as client:
-        events = await follow_to_the_end(client, conversation)
+        events = await follow_to_the_end(client, conversation, turn_id)
         messages = await stored_messages(client, conversation)
         detail = (await client.get(f"/api/conversations/{conversation}")).json()
 
