@@ -93,9 +93,14 @@ async def test_a_stop_sent_to_another_replica_stops_the_turn_where_it_runs(
 
     async with open_stream(first.client, conversation, "take your time", ADMIN) as events:
         assert (await anext(events)).event == "message_start"
-        stopped = await second.client.post(f"/api/conversations/{conversation}/stop", headers=ADMIN)
+        url = f"/api/conversations/{conversation}"
+        posted = await second.client.post(f"{url}/messages", json={"content": "me too"}, headers=ADMIN)
+        deleted = await second.client.delete(url, headers=ADMIN)
+        stopped = await second.client.post(f"{url}/stop", headers=ADMIN)
         rest = [event async for event in events]
 
+    # The other replica knows the reply runs (the database says so): one reply at a time, whichever replica.
+    assert (posted.status_code, deleted.status_code) == (409, 409)
     assert stopped.json() == {"stopped": True}
     assert rest[-1].event == "message_end"
     assert rest[-1].data["status"] == "incomplete"
