@@ -240,6 +240,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         try:
             yield state
         finally:
+            supervisor.hand_over()  # the replies running here are resumed by another replica, or after a restart
             state.turns.cancel_all()
 
 

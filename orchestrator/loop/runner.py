@@ -164,6 +164,8 @@ class StartedTurn:
     user_message: MessageRecord
     end: MessageEnd | None = None
     """How the turn ended, once its reply is stored (also when a Stop ended it)."""
+    handed_over: bool = False
+    """Cancelled to be resumed elsewhere (the service is shutting down): no reply is stored for it here."""
 
 
 class _Turn:
@@ -255,7 +257,8 @@ class _Turn:
             logger.warning("turn failed: %s", exc, extra={"conversation_id": self.conversation_id})
             return await self._finish("".join(self.step_text), "error", reason=str(exc), code="model_error")
         except anyio.get_cancelled_exc_class():
-            if self.started.end is None:  # a Stop after the reply was stored changes nothing
+            # A Stop after the reply was stored changes nothing; a turn handed over is finished by another run.
+            if self.started.end is None and not self.started.handed_over:
                 reason = "stopped before the reply finished"
                 record: MessageRecord | None = None
                 with anyio.CancelScope(shield=True):

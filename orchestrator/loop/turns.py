@@ -107,6 +107,7 @@ class TurnSupervisor:
         self._policy = policy
         self._ready = ready
         self._group: TaskGroup | None = None
+        self._running: dict[str, RunningTurn] = {}
 
     @property
     def stale_after(self) -> timedelta:
@@ -263,6 +264,13 @@ class TurnSupervisor:
         )
         await self._end(turn.id, "failed", EventPosition(turn.attempts, 3))
 
+    def hand_over(self) -> None:
+        """Cancel the turns running here without ending them, so that another replica (or this service once
+        restarted) resumes them at once: for a shutdown, when resuming is on; otherwise they are stopped."""
+        for running in list(self._running.values()):
+            running.started.handed_over = self._policy.enabled
+            running.handle.scope.cancel()
+
     # --- running a turn --------------------------------------------------------------------------------------------
 
     async def _drive(
@@ -287,6 +295,7 @@ class TurnSupervisor:
                 await observe(event)
 
         status: TurnState = "error"
+        self._running[running.id] = running
         beating = anyio.CancelScope()
         self._require_group().start_soon(self._beat, running, beating)
         try:
@@ -295,7 +304,7 @@ class TurnSupervisor:
                     await self._runner.run(started, emit)
                 else:
                     await body(emit)
-            if handle.scope.cancelled_caught and not ended:
+            if handle.scope.cancelled_caught and not ended and not started.handed_over:
                 await emit(started.end or _stopped())
         except OrchestratorError as exc:
             await emit(TurnError(error_code(exc), str(exc)))
@@ -304,15 +313,31 @@ class TurnSupervisor:
             await emit(TurnError("internal_error", "the reply failed because of an internal error"))
         finally:
             beating.cancel()
-            if started.end is not None:
-                status = started.end.status
-            # Free the conversation before the followers' streams end, so a client may post its next message then.
+            del self._running[running.id]
             with anyio.CancelScope(shield=True):
-                await self._record_end(running.id, status)
-                handle.release()
-                running.logged.set()
-                running.done.set()
-                await self._log.append(running.id, EventPosition(attempt, seq + 1), None)
+                if started.end is None and started.handed_over:  # another run finishes it: no end here
+                    await self._hand_over(running)
+                else:
+                    if started.end is not None:
+                        status = started.end.status
+                    # Free the conversation before the followers' streams end, so a client may post its next
+                    # message then.
+                    await self._record_end(running.id, status)
+                    handle.release()
+                    running.logged.set()
+                    running.done.set()
+                    await self._log.append(running.id, EventPosition(attempt, seq + 1), None)
+
+    async def _hand_over(self, running: RunningTurn) -> None:
+        try:
+            with anyio.fail_after(WRITE_TIMEOUT_SECONDS):
+                await self._store.release_turn(running.id, self.owner)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:  # it is taken over once its heartbeat is stale
+            logger.warning("could not hand a turn over: %s", type(exc).__name__, extra={"turn_id": running.id})
+        logger.info("turn handed over for resuming", extra={"turn_id": running.id})
+        running.handle.release()
+        running.logged.set()
+        running.done.set()
 
     async def _beat(self, running: RunningTurn, scope: anyio.CancelScope) -> None:
         """Touch the turn every heartbeat; a turn another replica took over (this one stalled) is stopped here."""

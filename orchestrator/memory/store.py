@@ -181,6 +181,9 @@ class SqlStore:
         now = self._clock()
         await self._database.run(lambda connection: turns.end_turn(connection, turn_id, owner, status, now))
 
+    async def release_turn(self, turn_id: str, owner: str) -> None:
+        await self._database.run(lambda connection: turns.release_turn(connection, turn_id, owner))
+
     async def stale_turns(self, stale_before: datetime, *, limit: int = 100) -> list[TurnRecord]:
         return await self._database.run(lambda connection: turns.stale_turns(connection, stale_before, limit))
 

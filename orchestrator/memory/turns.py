@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import bindparam, insert, select, update
@@ -17,6 +17,9 @@ from sqlalchemy.engine import Connection
 
 from orchestrator.memory.models import Turn
 from orchestrator.memory.types import NewTurn
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+"""The heartbeat of a released turn: stale for everyone."""
 
 TurnState = Literal["running", "complete", "incomplete", "error", "failed"]
 """``failed``: the turn could not be resumed after its replica died (its reply says so)."""
@@ -47,6 +50,10 @@ class TurnStore(Protocol):
 
     async def end_turn(self, turn_id: str, owner: str, status: TurnState) -> None:
         """Record how the turn ended (only a running turn that ``owner`` runs changes)."""
+        ...
+
+    async def release_turn(self, turn_id: str, owner: str) -> None:
+        """Let another replica take the running turn over at once (its heartbeat is made stale)."""
         ...
 
     async def stale_turns(self, stale_before: datetime, *, limit: int = 100) -> list[TurnRecord]:
@@ -86,6 +93,11 @@ _END = (
     update(Turn)
     .where(Turn.id == bindparam("turn"), Turn.status == "running", Turn.owner == bindparam("me"))
     .values(status=bindparam("new_status"), updated_at=bindparam("now"))
+)
+_RELEASE = (
+    update(Turn)
+    .where(Turn.id == bindparam("turn"), Turn.status == "running", Turn.owner == bindparam("me"))
+    .values(heartbeat_at=bindparam("long_ago"))
 )
 _STALE = (
     select(*_COLUMNS)
@@ -134,6 +146,10 @@ def beat_turn(connection: Connection, turn_id: str, owner: str, now: datetime) -
 
 def end_turn(connection: Connection, turn_id: str, owner: str, status: TurnState, now: datetime) -> None:
     connection.execute(_END, {"turn": turn_id, "me": owner, "new_status": status, "now": now})
+
+
+def release_turn(connection: Connection, turn_id: str, owner: str) -> None:
+    connection.execute(_RELEASE, {"turn": turn_id, "me": owner, "long_ago": LONG_AGO})
 
 
 def stale_turns(connection: Connection, stale_before: datetime, limit: int) -> list[TurnRecord]:

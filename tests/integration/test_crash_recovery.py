@@ -1,5 +1,5 @@
-"""Killing the service mid-turn: after a restart the turn finishes by itself, with its history intact and no tool
-call run twice that should not be (SQLite and PostgreSQL)."""
+"""Killing or stopping the service mid-turn: after a restart the turn finishes by itself, with its history intact
+and no tool call run twice that should not be (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 
 from orchestrator.loop.resume import INTERRUPTED_BY_RESTART
 from tests.fakes.openai_script import validate_chat_request
-from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, text, tool_calls
+from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, hang, text, tool_calls
 from tests.orchestrator.api.conftest import stdio_test_server
 from tests.support.process import orchestrator_process
 from tests.support.sse import Event, read_events
@@ -120,3 +120,34 @@ async def test_a_turn_killed_mid_tool_calls_resumes_after_a_restart_without_repe
     assert {e.data["name"] for e in events if e.event == "tool_call_finished"} == {"test__lookup", "test__send"}
     assert len({e.id for e in events}) == len(events)
     assert validate_chat_request(fake_openai.requests[-1]) is None
+
+
+async def test_a_reply_running_when_the_service_is_shut_down_is_finished_after_the_restart(
+    tmp_path: Path, openai_server: FakeOpenAIServer, fake_openai: FakeOpenAI
+) -> None:
+    env = service_env(tmp_path, f"sqlite:///{tmp_path / 'assistant.db'}", openai_server)
+    fake_openai.script(hang(60, text("Half of this arrives, then the service stops.", chunk_size=5), after_chunks=3))
+
+    async with (
+        orchestrator_process(env, tmp_path) as (_, url),
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        conversation = await new_conversation(client)
+        turn_id = ""
+        async with open_stream(client, conversation, "take your time") as events:
+            async for event in events:
+                turn_id = str(event.id).split(".")[0]
+                if event.event == "token":
+                    break
+    # Leaving the block stops the service (SIGTERM) while the model is still holding the reply back.
+
+    fake_openai.script(text("The whole answer, after the restart."))
+    async with orchestrator_process(env, tmp_path) as (_, url), httpx.AsyncClient(base_url=url, timeout=30) as client:
+        events = await follow_to_the_end(client, conversation, turn_id)
+        messages = await stored_messages(client, conversation)
+
+    assert [(m["role"], m["status"], m["content"]) for m in messages] == [
+        ("user", "complete", "take your time"),
+        ("assistant", "complete", "The whole answer, after the restart."),
+    ]
+    assert [e.data["status"] for e in events if e.event == "message_end"] == ["complete"]

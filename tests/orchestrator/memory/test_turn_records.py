@@ -111,3 +111,13 @@ async def test_deleting_the_conversation_deletes_its_turns(
     await store.delete_conversation(user.id, conversation)
 
     assert turn_id not in {turn.id for turn in await store.stale_turns(clock.now + timedelta(days=1), limit=10_000)}
+
+
+async def test_a_released_turn_is_stale_at_once(store: SqlStore, user: UserIdentity, clock: TickingClock) -> None:
+    _, turn_id, _ = await started_turn(store, user)
+
+    await store.release_turn(turn_id, "replica-b")  # not its turn: nothing changes
+    assert turn_id not in {turn.id for turn in await store.stale_turns(clock.now - timedelta(seconds=30))}
+    await store.release_turn(turn_id, "replica-a")
+
+    assert turn_id in {turn.id for turn in await store.stale_turns(clock.now - timedelta(seconds=30), limit=10_000)}
