@@ -37,6 +37,7 @@ from orchestrator.errors import (
     ConfigurationError,
     Conflict,
     EmbeddingUnavailable,
+    EventLogUnavailable,
     InvalidInput,
     InvalidParameter,
     MemoryDisabled,
@@ -83,6 +84,7 @@ _STATUS: list[tuple[type[OrchestratorError], int, str]] = [
     (EmbeddingUnavailable, 503, "embeddings_unavailable"),
     (MemoryDisabled, 503, "memory_disabled"),
     (VectorStoreUnavailable, 503, "vector_store_unavailable"),
+    (EventLogUnavailable, 503, "event_log_unavailable"),
     (ToolError, 502, "server_error"),
 ]
 

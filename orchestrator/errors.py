@@ -291,3 +291,11 @@ class VectorStoreUnavailable(OrchestratorError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"the vector store is unavailable: {reason}")
+
+
+class EventLogUnavailable(OrchestratorError):
+    """A turn's events cannot be read (the shared log does not answer); the stored messages are still there."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the reply's events cannot be read right now: {reason}")

@@ -19,6 +19,7 @@ from orchestrator.approvals.service import CallApprovals, RegistryPolicies
 from orchestrator.approvals.store import ApprovalStore
 from orchestrator.auth import Authenticator, KnownUsers
 from orchestrator.cluster.bus import LocalBus, MessageBus, RedisBus
+from orchestrator.cluster.event_log import LayeredEventLog, RedisEventLog
 from orchestrator.cluster.redis import create_redis, describe_redis
 from orchestrator.cluster.servers import ServerSync
 from orchestrator.cluster.stops import TurnStops
@@ -27,7 +28,9 @@ from orchestrator.llm.openai_model import OpenAIChatModel
 from orchestrator.llm.types import ChatModel
 from orchestrator.llm.unconfigured import UnconfiguredChatModel
 from orchestrator.loop.active import ActiveTurns
+from orchestrator.loop.event_log import EventLog, MemoryEventLog
 from orchestrator.loop.runner import LoopLimits, TurnRunner
+from orchestrator.loop.turns import ResumePolicy, TurnSupervisor
 from orchestrator.loop.usage import TokenMeter
 from orchestrator.mcp.oauth.cipher import TokenCipher, development_key
 from orchestrator.mcp.oauth.flow import ClientIdentity
@@ -69,6 +72,10 @@ class AppState:
     meter: TokenMeter
     turns: ActiveTurns
     api_keys: ApiKeys
+    supervisor: TurnSupervisor
+    """Runs turns apart from their requests and resumes those a dead replica left behind."""
+    events: EventLog
+    """Every turn's events, for the clients that follow it (Redis Streams with ``REDIS_URL``)."""
     redis: Redis | None = None
     """The shared Redis client (``REDIS_URL``), for anything that needs Redis; ``None`` without one."""
     memories: Memories | None = None
@@ -79,6 +86,8 @@ class AppState:
 
 
 CALLBACK_PATH = "/api/oauth/callback"
+READY_TIMEOUT_SECONDS = 60.0
+"""Interrupted turns are resumed once the MCP servers had their first connection attempt, or after this long."""
 CLIENT_METADATA_PATH = "/oauth/client-metadata.json"
 
 
@@ -212,6 +221,19 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
                 settings.host,
             )
         turns = ActiveTurns()
+        events = open_event_log(settings, redis)
+        supervisor = TurnSupervisor(
+            runner,
+            store,
+            events,
+            turns,
+            registry,
+            owner=bus.node_id,
+            heartbeat_seconds=settings.turn_heartbeat_seconds,
+            policy=ResumePolicy(settings.turn_resume, settings.turn_resume_max_attempts),
+            ready=lambda: registry.wait_until_settled(READY_TIMEOUT_SECONDS),
+        )
+        await background.start(supervisor.run)
         state = AppState(
             settings,
             store,
@@ -225,6 +247,8 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             meter=meter,
             turns=turns,
             api_keys=ApiKeys(SqlApiKeyStore(database), max_per_user=settings.api_keys_per_user),
+            supervisor=supervisor,
+            events=events,
             redis=redis,
             memories=retrieval.memories,
             approvals=call_approvals,
@@ -237,7 +261,25 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
         try:
             yield state
         finally:
+            supervisor.hand_over()  # the replies running here are resumed by another replica, or after a restart
             state.turns.cancel_all()
+
+
+def open_event_log(settings: Settings, redis: Redis | None) -> EventLog:
+    """Turns' events in Redis (every replica can follow every turn), or in this process without ``REDIS_URL``."""
+    local = MemoryEventLog(
+        max_events=settings.turn_events_max, retention_seconds=settings.turn_events_retention_seconds
+    )
+    if redis is None:
+        return local
+    shared = RedisEventLog(
+        redis,
+        settings.redis_key_prefix,
+        max_events=settings.turn_events_max,
+        retention_seconds=settings.turn_events_retention_seconds,
+        block_seconds=settings.redis_timeout_seconds / 2,
+    )
+    return LayeredEventLog(local, shared)
 
 
 def _open_redis(settings: Settings) -> Redis | None:

@@ -9,7 +9,7 @@ import { AssistantView, reasonText, renderHistory, turnError, userMessage } from
 import { PromptPicker } from './js/prompts.js';
 import { Attachments, ResourcePicker, ResourceViewer, resourceRef } from './js/resources.js';
 import { Sidebar } from './js/sidebar.js';
-import { serverSentEvents } from './js/sse.js';
+import { followEvents } from './js/sse.js';
 
 const APP_NAME = 'MCP Assistant';
 const LIST_LIMIT = 50;
@@ -194,7 +194,9 @@ function showConversation(conversation) {
   setTitle(conversation.title);
   let messages = conversation.messages ?? [];
   const live = state.turn && state.turn.conversationId === conversation.id ? state.turn.view : null;
-  if (live) {
+  // A reply still being written (this page was reloaded, or it runs for another tab): follow it live.
+  const attach = !live && !state.turn && conversation.running_turn ? conversation.id : null;
+  if (live || attach) {
     // The running reply is shown by its live view; the steps of it already stored would show twice.
     const lastUser = messages.findLastIndex((message) => message.role === 'user');
     messages = messages.slice(0, lastUser + 1);
@@ -204,7 +206,8 @@ function showConversation(conversation) {
   updateComposer();
   state.following = true;
   afterRender();
-  if (!live && messages.length) showWaitingQuestions(conversation.id);
+  if (attach) attachTurn(attach);
+  else if (!live && messages.length) showWaitingQuestions(conversation.id);
 }
 
 /**
@@ -381,6 +384,8 @@ function handleEvent(turn, { event, data }) {
   const view = turn.view;
   switch (event) {
     case 'message_start':
+      // Again: the reply was taken over after a restart and is told from its start.
+      if (turn.started) view.reset();
       turn.started = true;
       refreshList(); // the first message names the conversation
       if (turn.attached.length) showStoredUserMessage(turn, payload.user_message_id);
@@ -458,18 +463,7 @@ async function runTurn(conversationId, text, attached = []) {
       if (view.element.isConnected) afterRender();
     },
   });
-  const turn = {
-    conversationId,
-    view,
-    controller: new AbortController(),
-    started: false, // message_start arrived
-    ended: false, // message_end arrived
-    stopping: false,
-    stopTimer: 0,
-    lastError: null,
-    attached, // resources sent with the message
-    userEl: null,
-  };
+  const turn = newTurn(conversationId, view, attached);
   state.turn = turn;
   setTurnState('streaming');
   announce('The assistant is replying.');
@@ -505,23 +499,99 @@ async function runTurn(conversationId, text, attached = []) {
     return;
   }
 
+  await readReply(turn, response);
+}
+
+function newTurn(conversationId, view, attached = []) {
+  return {
+    conversationId,
+    view,
+    controller: new AbortController(),
+    started: false, // message_start arrived
+    ended: false, // message_end arrived
+    gone: false, // the server has no more of it to send (it ended while we were away)
+    stopping: false,
+    stopTimer: 0,
+    lastError: null,
+    attached, // resources sent with the message
+    userEl: null,
+  };
+}
+
+/** Follow a reply being written that this page did not start (after a reload, or from another tab). */
+async function attachTurn(conversationId) {
+  const view = new AssistantView({
+    live: true,
+    onRender: () => {
+      if (view.element.isConnected) afterRender();
+    },
+  });
+  const turn = newTurn(conversationId, view);
+  turn.started = true; // the message is stored: Stop asks the server
+  state.turn = turn;
+  setTurnState('streaming');
+  els.messages.append(view.element);
+  afterRender();
+  updateComposer();
+  await readReply(turn, null);
+}
+
+/**
+ * Show a reply's events until it ends. A stream that breaks (a network change, a proxy, a restarting server) is
+ * opened again after the last event seen, with growing pauses, so the rest of the answer shows, and only once.
+ */
+async function readReply(turn, response) {
+  const id = encodeURIComponent(turn.conversationId);
+  const open = async (lastId) => {
+    const after = lastId ? `?after=${encodeURIComponent(lastId)}` : '';
+    const answer = await api(`/conversations/${id}/events${after}`, {
+      accept: 'text/event-stream',
+      signal: turn.controller.signal,
+    });
+    if (answer.status === 204) {
+      turn.gone = true;
+      return null;
+    }
+    return answer;
+  };
+  const events = followEvents(open, {
+    initial: response,
+    isDone: () => turn.ended,
+    signal: turn.controller.signal,
+    // Worth another try: the network, or a server (or proxy) that is restarting; not a refusal.
+    retryable: (error) => !(error instanceof ApiError) || error.status === 0 || error.status >= 500,
+  });
   try {
-    for await (const event of serverSentEvents(response.body)) handleEvent(turn, event);
-    if (!turn.ended) {
+    for await (const event of events) handleEvent(turn, event);
+    if (turn.gone && !turn.ended) {
+      turn.view.end({ status: 'complete' }); // the stored conversation, shown below, has the rest
+    } else if (!turn.ended) {
       // A turn that fails outright sends an `error` event and no message_end.
-      view.end({ status: 'error', reason: turn.lastError ?? 'the connection closed before the reply finished' });
+      turn.view.end({ status: 'error', reason: turn.lastError ?? 'the connection was lost before the reply finished' });
     }
   } catch (error) {
     if (turn.ended) {
       // the reply was complete; only the closing of the stream failed
     } else if (error?.name === 'AbortError') {
-      view.end({ status: 'incomplete', reason: 'stopped' });
+      turn.view.end({ status: 'incomplete', reason: 'stopped' });
     } else {
-      view.end({ status: 'error', reason: 'the connection was lost before the reply finished' });
+      turn.view.end({ status: 'error', reason: 'the connection was lost before the reply finished' });
     }
   }
   finishTurn(turn, 'The reply is finished.');
   refreshList();
+  // It ended while the page was away: the stored conversation has the whole reply.
+  if (turn.gone && !turn.ended && state.currentId === turn.conversationId) reloadConversation(turn.conversationId);
+}
+
+async function reloadConversation(id) {
+  const ticket = ++state.loading;
+  try {
+    const conversation = await apiJson(`/conversations/${encodeURIComponent(id)}`);
+    if (ticket === state.loading && state.currentId === id) showConversation(conversation);
+  } catch {
+    // the reply as shown stays; opening the conversation again shows the stored one
+  }
 }
 
 function finishTurn(turn, message) {
@@ -540,6 +610,8 @@ async function stopTurn() {
   updateComposer();
   if (!turn.started) {
     turn.controller.abort();
+    // The reply runs on the server once the message is stored, whether or not anyone listens.
+    apiJson(`/conversations/${encodeURIComponent(turn.conversationId)}/stop`, { method: 'POST' }).catch(() => {});
     return;
   }
   // Ask the server first, so that it ends the stream with what was written; abort if that takes too long.

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Annotated
 
-from anyio import CancelScope
-from anyio.streams.memory import MemoryObjectSendStream
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from orchestrator.api.schemas import (
@@ -19,16 +16,17 @@ from orchestrator.api.schemas import (
     MessageCreate,
     MessageOut,
     ReplyOut,
+    RunningTurnOut,
     ToolCallOut,
     ToolCallResultOut,
     error_responses,
 )
 from orchestrator.api.streaming import EventStreamResponse
+from orchestrator.api.turn_events import events_response, turn_follower
 from orchestrator.deps import CurrentCaller, State
 from orchestrator.errors import (
     ConversationNotFound,
     InvalidInput,
-    OrchestratorError,
     TurnInProgress,
 )
 from orchestrator.lifespan import AppState
@@ -103,8 +101,16 @@ async def list_conversations(
 async def get_conversation(state: State, caller: CurrentCaller, conversation_id: ConversationId) -> ConversationDetail:
     record = await state.store.get_conversation(caller.user.id, conversation_id)
     messages = await state.store.list_messages(caller.user.id, conversation_id)
+    turn = await state.store.latest_turn(caller.user.id, conversation_id)
+    running = (
+        RunningTurnOut(id=turn.id, user_message_id=turn.user_message_id, started_at=turn.created_at)
+        if turn is not None and turn.status == "running"
+        else None
+    )
     return ConversationDetail(
-        **_conversation_out(record).model_dump(), messages=[_message_out(message) for message in messages]
+        **_conversation_out(record).model_dump(),
+        messages=[_message_out(message) for message in messages],
+        running_turn=running,
     )
 
 
@@ -118,7 +124,9 @@ async def rename_conversation(
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors)
 async def delete_conversation(state: State, caller: CurrentCaller, conversation_id: ConversationId) -> None:
     await state.store.get_conversation(caller.user.id, conversation_id)
-    if state.turns.running(caller.user.id, conversation_id):
+    if state.turns.running(caller.user.id, conversation_id) or await state.supervisor.runs_elsewhere(
+        caller.user.id, conversation_id
+    ):
         raise TurnInProgress(conversation_id)
     if state.memories is not None:  # first: if that fails, the conversation is still there to delete again
         await state.memories.forget_conversation(caller.user.id, conversation_id)
@@ -130,6 +138,29 @@ async def stop_turn(state: State, caller: CurrentCaller, conversation_id: Conver
     """Stop the running reply: the model stream and in-flight tool calls are cancelled, on whichever replica."""
     await state.store.get_conversation(caller.user.id, conversation_id)
     return {"stopped": await state.stops.stop(caller.user.id, conversation_id)}
+
+
+@router.get(
+    "/{conversation_id}/events",
+    responses={
+        **_errors,
+        200: {
+            "description": "The events of the conversation's current reply, after the one named by Last-Event-ID "
+            "(or ?after=), then live until the reply ends (the same events as posting a message).",
+            "content": {"text/event-stream": {}},
+        },
+        204: {"description": "No reply is running, and nothing of the last one was missed."},
+    },
+)
+async def follow_events(
+    state: State,
+    caller: CurrentCaller,
+    conversation_id: ConversationId,
+    last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+    after: Annotated[str | None, Query(max_length=200, description="the last event id seen (as Last-Event-ID)")] = None,
+) -> Response:
+    """Follow the running reply, or catch up on it after a lost connection."""
+    return await events_response(state, caller.user.id, conversation_id, after or last_event_id)
 
 
 @router.post(
@@ -155,81 +186,57 @@ async def post_message(
     if len(body.content) > state.settings.max_message_chars:
         raise InvalidInput(f"the message is longer than {state.settings.max_message_chars} characters")
     content = await _with_attachments(state, body, caller.user.id)
-    # The turn is claimed for the whole request, and the user's message is stored before any reply starts, so
-    # errors (unknown conversation, no model, a reply already running) are plain HTTP errors, not stream events.
-    handle = state.turns.acquire(caller.user.id, conversation_id)
-    try:
-        started = await state.runner.start(caller.user, conversation_id, content)
-    except BaseException:
-        handle.release()
-        raise
-
-    async def run_turn(emit_to: MemoryObjectSendStream[TurnEvent]) -> None:
-        ended = False
-
-        async def emit(event: TurnEvent) -> None:
-            nonlocal ended
-            ended = ended or isinstance(event, MessageEnd)
-            await emit_to.send(event)
-
-        try:
-            with handle.scope:
-                await state.runner.run(started, emit)
-            if handle.scope.cancelled_caught and not ended:
-                await emit_to.send(started.end or _stopped())
-        except OrchestratorError as exc:
-            await emit_to.send(TurnError(_error_code(exc), str(exc)))
-        except Exception:  # the stream's top level: report and log, never a silent broken stream
-            logger.exception("turn failed", extra={"conversation_id": conversation_id})
-            await emit_to.send(TurnError("internal_error", "the reply failed because of an internal error"))
-
+    # The user's message is stored before the reply starts, so errors (unknown conversation, no model, a reply
+    # already running) are plain HTTP errors, not stream events. The reply then runs apart from this request: a
+    # client that goes away leaves it running, and can follow it again (GET .../events).
     if "text/event-stream" in accept:
-        return EventStreamResponse(run_turn, on_close=handle.release)
-    try:
-        return await _json_reply(state, started, handle.scope)
-    finally:
-        handle.release()
+        running = await state.supervisor.begin(caller.user, conversation_id, content)
+        return EventStreamResponse(turn_follower(state, caller.user.id, conversation_id, running.id, None))
+    reply = _ReplyCollector()
+    running = await state.supervisor.begin(caller.user, conversation_id, content, observe=reply.collect)
+    await running.done.wait()
+    return Response(reply.reply(running.started).model_dump_json(), media_type="application/json")
 
 
-def _error_code(exc: OrchestratorError) -> str:
-    """``ToolCallFailed`` -> ``tool_call_failed``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+class _ReplyCollector:
+    """Builds the JSON reply from a turn's events."""
 
+    def __init__(self) -> None:
+        self.calls: dict[str, ToolCallResultOut] = {}
+        self.errors: list[TurnError] = []
+        self.end: MessageEnd | None = None
 
-def _stopped() -> MessageEnd:
-    return MessageEnd(None, "incomplete", "", 0, 0, 0, reason="stopped before the reply finished")
-
-
-async def _json_reply(state: State, started: StartedTurn, scope: CancelScope) -> Response:
-    calls: dict[str, ToolCallResultOut] = {}
-    errors: list[TurnError] = []
-
-    async def collect(event: TurnEvent) -> None:
+    async def collect(self, event: TurnEvent) -> None:
         if isinstance(event, ToolCallStarted):
-            calls[event.id] = ToolCallResultOut(id=event.id, name=event.name, arguments=event.arguments)
-        elif isinstance(event, ToolCallFinished) and event.id in calls:
-            calls[event.id] = calls[event.id].model_copy(
+            self.calls[event.id] = ToolCallResultOut(id=event.id, name=event.name, arguments=event.arguments)
+        elif isinstance(event, ToolCallFinished) and event.id in self.calls:
+            self.calls[event.id] = self.calls[event.id].model_copy(
                 update={"is_error": event.is_error, "result": event.result, "duration_ms": event.duration_ms}
             )
         elif isinstance(event, TurnError):
-            errors.append(event)
+            self.errors.append(event)
+        elif isinstance(event, MessageEnd):
+            self.end = event
 
-    with scope:
-        await state.runner.run(started, collect)
-    end = started.end or _stopped()
-    reply = ReplyOut(
-        conversation_id=started.conversation_id,
-        message_id=end.message_id,
-        status=end.status,
-        content=end.content,
-        reason=end.reason,
-        tool_calls=list(calls.values()),
-        prompt_tokens=end.prompt_tokens,
-        completion_tokens=end.completion_tokens,
-        tool_iterations=end.tool_iterations,
-        error_code=errors[-1].code if errors else None,
-    )
-    return Response(reply.model_dump_json(), media_type="application/json")
+    def reply(self, started: StartedTurn) -> ReplyOut:
+        end = started.end or self.end or _STOPPED
+        if self.errors and started.end is None and self.end is None:
+            end = MessageEnd(None, "error", "", 0, 0, 0, reason=self.errors[-1].message)
+        return ReplyOut(
+            conversation_id=started.conversation_id,
+            message_id=end.message_id,
+            status=end.status,
+            content=end.content,
+            reason=end.reason,
+            tool_calls=list(self.calls.values()),
+            prompt_tokens=end.prompt_tokens,
+            completion_tokens=end.completion_tokens,
+            tool_iterations=end.tool_iterations,
+            error_code=self.errors[-1].code if self.errors else None,
+        )
+
+
+_STOPPED = MessageEnd(None, "incomplete", "", 0, 0, 0, reason="stopped before the reply finished")
 
 
 async def _with_attachments(state: AppState, body: MessageCreate, user_id: str) -> str:

@@ -68,8 +68,17 @@ class MessageOut(BaseModel):
     error: str | None = None
 
 
+class RunningTurnOut(BaseModel):
+    """The reply being written: follow it with ``GET /api/conversations/{id}/events``."""
+
+    id: str
+    user_message_id: str
+    started_at: datetime
+
+
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
+    running_turn: RunningTurnOut | None = None
 
 
 class ResourceRef(Strict):

@@ -1,4 +1,8 @@
-"""A server-sent-event response whose producer lives exactly as long as the client is listening."""
+"""A server-sent-event response whose producer lives exactly as long as the client is listening.
+
+The producer sends ``(id, event)`` pairs; the id becomes the event's ``id:`` field, which a client that reconnects
+sends back as ``Last-Event-ID`` (see ``orchestrator.loop.event_log``).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,13 @@ from starlette.types import Receive, Scope, Send
 from orchestrator.loop.events import TurnEvent, event_payload
 from orchestrator.telemetry.metrics import ACTIVE_STREAMS
 
-Producer = Callable[[MemoryObjectSendStream[TurnEvent]], Awaitable[None]]
+SentEvent = tuple[str, TurnEvent]
+Producer = Callable[[MemoryObjectSendStream[SentEvent]], Awaitable[None]]
 
 KEEPALIVE_SECONDS = 15.0
 
 
-def encode_event(event_id: int, event: TurnEvent) -> bytes:
+def encode_event(event_id: str, event: TurnEvent) -> bytes:
     data = json.dumps(event_payload(event), ensure_ascii=False, separators=(",", ":"))
     return f"id: {event_id}\nevent: {event.event}\ndata: {data}\n\n".encode()
 
@@ -56,7 +61,7 @@ class EventStreamResponse(Response):
 
     async def _stream(self, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        sender, events = anyio.create_memory_object_stream[TurnEvent](math.inf)
+        sender, events = anyio.create_memory_object_stream[SentEvent](math.inf)
         async with anyio.create_task_group() as group:
 
             async def produce() -> None:
@@ -72,19 +77,18 @@ class EventStreamResponse(Response):
 
             group.start_soon(produce)
             group.start_soon(watch_disconnect)
-            event_id = 0
             async with events:
                 while True:
-                    event: TurnEvent | None = None
+                    sent: SentEvent | None = None
                     with anyio.move_on_after(KEEPALIVE_SECONDS):
                         try:
-                            event = await events.receive()
+                            sent = await events.receive()
                         except anyio.EndOfStream:
                             break
-                    if event is None:
+                    if sent is None:
                         await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
                         continue
-                    event_id += 1
-                    await send({"type": "http.response.body", "body": encode_event(event_id, event), "more_body": True})
+                    body = encode_event(*sent)
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
             group.cancel_scope.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})

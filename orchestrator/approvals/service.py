@@ -51,6 +51,10 @@ AUDIT_WRITE_SECONDS = 10.0
 DENIED_BY_USER = "The user denied this tool call; it did not run. Do not retry it unless the user asks."
 DENIED_BY_POLICY = "This tool is not allowed by the administrator's policy; the call did not run."
 TIMED_OUT = "Nobody approved this tool call in time; it did not run."
+NOBODY_TO_ASK = (
+    "This tool needs the user's approval, which cannot be given from here; the call did not run. The user can allow "
+    "it always in the assistant's chat."
+)
 
 
 class ApprovalNotFound(NotFound):
@@ -295,6 +299,28 @@ class CallApprovals:
             return DENIED_BY_USER
         return TIMED_OUT
 
+    async def admit_unattended(self, call: GatedCall) -> str | None:
+        """Like ``admit`` where nobody can be asked (the ``/v1`` API, the ``/mcp`` endpoint): a call that would ask
+        runs only under the user's standing ("always") grant; otherwise the model or client is told why not."""
+        spec = call.spec
+        if spec is None:
+            return None
+        facts = CallFacts(
+            call.user_id, call.conversation_id, call.tool_call_id, spec.server_id, spec.tool, call.arguments
+        )
+        policy: ToolPolicy = (await self.policies(call.user_id, [spec]))[spec.name].policy
+        if policy == "run":
+            await self._audit.record(facts, "run", "policy", self._clock())
+            return None
+        if policy == "deny":
+            await self._audit.record(facts, "deny", "policy", self._clock())
+            return DENIED_BY_POLICY
+        if await self.store.granted(call.user_id, "", spec.server_id, spec.tool):
+            await self._audit.record(facts, "granted", "grant", self._clock())
+            return None
+        await self._audit.record(facts, "deny", "policy", self._clock())
+        return NOBODY_TO_ASK
+
     async def _wait(self, record: ApprovalRecord) -> ApprovalRecord:
         """The approval once decided, or expired after the timeout (a decision that comes first wins)."""
         waiter = self._waiters.setdefault(record.id, anyio.Event())
@@ -361,3 +387,14 @@ class CallApprovals:
         self._rules = None
         for waiter in list(self._waiters.values()):
             waiter.set()
+
+
+class UnattendedGate:
+    """The tool gate of turns nobody watches (the ``/v1`` API): the approvals' policies and the user's standing
+    grants decide; nothing is asked."""
+
+    def __init__(self, approvals: CallApprovals) -> None:
+        self._approvals = approvals
+
+    async def admit(self, call: GatedCall, emit: Callable[[TurnEvent], Awaitable[None]]) -> str | None:
+        return await self._approvals.admit_unattended(call)

@@ -1,8 +1,9 @@
 """Stop requests that reach the replica running the turn.
 
-A turn runs in the process that took its request. A Stop that lands on another replica is published on the
-``turns`` channel; every replica that heard it answers whether it stopped the turn, and the asking replica waits
-for those answers (bounded), so ``POST .../stop`` says truthfully whether a turn was stopped.
+A turn runs in the process that took its request (or that resumed it after its replica died). A Stop that lands
+on another replica is published on the ``turns`` channel; every replica that heard it answers whether it stopped
+the turn, and the asking replica waits for those answers (bounded), so ``POST .../stop`` says truthfully whether a
+turn was stopped.
 """
 
 from __future__ import annotations

@@ -137,3 +137,34 @@ TurnEvent = (
 
 def event_payload(event: TurnEvent) -> dict[str, Any]:
     return asdict(event)
+
+
+_EVENT_TYPES: dict[str, type[TurnEvent]] = {
+    kind.event: kind
+    for kind in (
+        MessageStart,
+        Token,
+        ToolCallStarted,
+        ToolCallProgress,
+        ToolCallFinished,
+        MessageEnd,
+        TurnError,
+        InteractionRequested,
+        InteractionEnded,
+    )
+}
+
+
+def event_from_payload(name: str, payload: dict[str, Any]) -> TurnEvent:
+    """The event ``event_payload`` described (for events kept outside the process, as JSON).
+
+    Raises:
+        ValueError: ``name`` is no event's name, or ``payload`` does not fit it.
+    """
+    kind = _EVENT_TYPES.get(name)
+    if kind is None:
+        raise ValueError(f"unknown event {name!r}")
+    try:
+        return kind(**payload)
+    except TypeError as exc:
+        raise ValueError(f"a {name} event with the wrong fields: {exc}") from None

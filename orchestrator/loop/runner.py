@@ -44,7 +44,14 @@ from orchestrator.loop.server_requests import TurnServerRequests
 from orchestrator.loop.usage import TokenMeter
 from orchestrator.mcp.types import ToolOutput, ToolSource, ToolSpec
 from orchestrator.memory.recall import MemoryRecall
-from orchestrator.memory.types import ConversationStore, MessageRecord, NewMessage, ToolCallRecord, UserIdentity
+from orchestrator.memory.types import (
+    ConversationStore,
+    MessageRecord,
+    NewMessage,
+    NewTurn,
+    ToolCallRecord,
+    UserIdentity,
+)
 from orchestrator.telemetry.metrics import TOKEN_QUOTA_EXCEEDED
 from orchestrator.telemetry.tracing import turn_span
 from orchestrator.tools.catalogue import ToolIndex
@@ -107,15 +114,32 @@ class TurnRunner:
     def limits(self) -> LoopLimits:
         return self._limits
 
-    def on_store(self, store: ConversationStore, limits: LoopLimits) -> TurnRunner:
-        """This runner's model, tools, tool selection and token meter over another store and limits, without memory
-        recall: for turns whose messages are not a stored conversation (the OpenAI-compatible API's)."""
+    def on_store(self, store: ConversationStore, limits: LoopLimits, gate: ToolGate | None = None) -> TurnRunner:
+        """This runner's model, tools, tool selection and token meter over another store, limits and tool gate,
+        without memory recall: for turns whose messages are not a stored conversation (the OpenAI-compatible API's)."""
         return TurnRunner(
-            self._model, self._tools, store, limits, self.interactions, meter=self._meter, selector=self._selector
+            self._model,
+            self._tools,
+            store,
+            limits,
+            self.interactions,
+            meter=self._meter,
+            selector=self._selector,
+            gate=gate,
         )
 
-    async def start(self, user: UserIdentity, conversation_id: str, content: str) -> StartedTurn:
-        """Store ``content`` as the user's message; the reply is produced by ``run``.
+    @property
+    def model_configured(self) -> bool:
+        return self._model.configured
+
+    @property
+    def model_name(self) -> str:
+        return self._model.model_name
+
+    async def start(
+        self, user: UserIdentity, conversation_id: str, content: str, *, turn: NewTurn | None = None
+    ) -> StartedTurn:
+        """Store ``content`` as the user's message (and ``turn``, in the same transaction); ``run`` replies.
 
         The first message of a conversation that still has the default title also names it.
 
@@ -127,7 +151,9 @@ class TurnRunner:
             raise ModelNotConfigured()
         title = " ".join(content.split())[:TITLE_MAX_CHARS] or None
         history, user_message = await _shielded(
-            self._store.start_turn(user.id, conversation_id, NewMessage(role="user", content=content), title=title)
+            self._store.start_turn(
+                user.id, conversation_id, NewMessage(role="user", content=content), title=title, turn=turn
+            )
         )
         return StartedTurn(user, conversation_id, history, user_message)
 
@@ -139,6 +165,20 @@ class TurnRunner:
         with turn_span(started.conversation_id):
             return await turn.run(turn_tools, self._memory)
 
+    async def resume(
+        self, started: StartedTurn, steps: Sequence[MessageRecord], rerun: Sequence[ModelToolCall], emit: Emit
+    ) -> MessageEnd:
+        """Continue a turn whose run was interrupted, from its stored ``steps`` (the messages after the user's).
+
+        ``rerun`` are the unanswered tool calls of the last step that may safely run again; they run as any call
+        does, then the loop goes on with the model. Every other call of ``steps`` must have its result stored.
+        Nothing is emitted for the stored steps: the caller tells clients about them.
+        """
+        turn_tools = self._selector.for_turn(started.history, started.user_message)
+        turn = _Turn(self._model, self._tools, self._store, self._limits, started, emit, self.interactions, self._meter)
+        with turn_span(started.conversation_id):
+            return await turn.resume(turn_tools, steps, rerun)
+
 
 @dataclass(slots=True)
 class StartedTurn:
@@ -148,6 +188,8 @@ class StartedTurn:
     user_message: MessageRecord
     end: MessageEnd | None = None
     """How the turn ended, once its reply is stored (also when a Stop ended it)."""
+    handed_over: bool = False
+    """Cancelled to be resumed elsewhere (the service is shutting down): no reply is stored for it here."""
 
 
 class _Turn:
@@ -193,7 +235,8 @@ class _Turn:
         messages.extend(build_history([*history, user_message], max_chars=self.limits.history_max_chars))
         await self.emit(MessageStart(self.conversation_id, user_message.id, self.model.model_name))
         self.turn_tools = turn_tools
-        try:
+
+        async def begin() -> MessageEnd:
             if self.meter is not None:
                 self.quota_left = await self.meter.remaining_today(self.user.id)
             if memory is not None:
@@ -201,13 +244,46 @@ class _Turn:
                 if note is not None:  # just before the new message: the earlier ones stay a cacheable prefix
                     messages.insert(len(messages) - 1, {"role": "system", "content": note})
             return await self._loop(messages)
+
+        return await self._guarded(begin)
+
+    async def resume(
+        self, turn_tools: TurnTools, steps: Sequence[MessageRecord], rerun: Sequence[ModelToolCall]
+    ) -> MessageEnd:
+        self.turn_tools = turn_tools
+        self.iterations = sum(1 for step in steps if step.tool_calls)
+
+        async def go_on() -> MessageEnd:
+            results: dict[str, ToolOutput] = {}
+            if rerun:
+                self.specs = await self.tools.tools_for(self.user.id)
+                async with anyio.create_task_group() as group:
+                    for call in rerun:
+                        group.start_soon(self._run_tool_call, call, results)
+            messages: list[dict[str, Any]] = []
+            if self.limits.system_prompt:
+                messages.append({"role": "system", "content": self.limits.system_prompt})
+            records = [*self.started.history, self.started.user_message, *steps]
+            for message in build_history(records, max_chars=self.limits.history_max_chars):
+                if message["role"] == "tool" and message["tool_call_id"] in results:
+                    message["content"] = results[message["tool_call_id"]].text
+                messages.append(message)
+            return await self._loop(messages)
+
+        return await self._guarded(go_on)
+
+    async def _guarded(self, body: Callable[[], Awaitable[MessageEnd]]) -> MessageEnd:
+        """Run the turn's body; a failing model or a Stop still ends it with a stored reply."""
+        try:
+            return await body()
         except ModelStreamInterrupted as exc:
             return await self._finish("".join(self.step_text), "incomplete", reason=exc.reason, code="stream_cut")
         except ModelError as exc:
             logger.warning("turn failed: %s", exc, extra={"conversation_id": self.conversation_id})
             return await self._finish("".join(self.step_text), "error", reason=str(exc), code="model_error")
         except anyio.get_cancelled_exc_class():
-            if self.started.end is None:  # a Stop after the reply was stored changes nothing
+            # A Stop after the reply was stored changes nothing; a turn handed over is finished by another run.
+            if self.started.end is None and not self.started.handed_over:
                 reason = "stopped before the reply finished"
                 record: MessageRecord | None = None
                 with anyio.CancelScope(shield=True):

@@ -7,7 +7,9 @@ user's own sign-in to a protected server, the user's id to servers trusted with 
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +32,7 @@ from orchestrator import __version__
 from orchestrator.auth import Caller
 from orchestrator.errors import OrchestratorError, ServerNotFound, ToolError
 from orchestrator.lifespan import AppState
+from orchestrator.loop.gate import GatedCall
 from orchestrator.mcp.types import ToolSpec
 from orchestrator.mcp_server.tools import OWN_TOOLS, OwnTool, as_text
 
@@ -100,8 +103,15 @@ async def call_tool(ctx: ServerRequestContext[Any], params: CallToolRequestParam
         if own is not None:
             value = await own.handler(state, caller, arguments)
             return _result(as_text(value), structured=value)
-        if params.name not in {spec.name for spec in await shared_tools(state, caller.user.id)}:
+        spec = next((spec for spec in await shared_tools(state, caller.user.id) if spec.name == params.name), None)
+        if spec is None:
             return _result(f"unknown tool {params.name!r}", is_error=True)
+        if state.approvals is not None:
+            refused = await state.approvals.admit_unattended(
+                GatedCall(caller.user.id, "", uuid.uuid4().hex, spec.name, json.dumps(arguments), spec)
+            )
+            if refused is not None:
+                return _result(refused, is_error=True)
         output = await state.registry.call_tool(params.name, arguments, user_id=caller.user.id)
         return _result(output.text, is_error=output.is_error)
     except (ToolError, OrchestratorError) as exc:  # a failed call is a result the client's model can read

@@ -219,6 +219,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class ToolCallApproval(Base):
     """A tool call waiting for (or given) the user's decision; one per call (conversation, tool call id)."""
 
@@ -290,3 +292,29 @@ class ToolCallAudit(Base):
     decision: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(16))
     decided_by: Mapped[str | None] = mapped_column(String(USER_ID_LENGTH))
+
+
+class Turn(Base):
+    """One assistant reply being written: which replica runs it, when it last showed it was alive, how it ended.
+
+    A turn still ``running`` whose ``heartbeat_at`` is stale was left behind by a replica that died; another one
+    takes it over (``attempts`` counts the runs) and resumes it from the stored messages.
+    """
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'complete', 'incomplete', 'error', 'failed')", name="status"),
+        Index("ix_turns_conversation_id_created_at", "conversation_id", "created_at"),
+        Index("ix_turns_status_heartbeat_at", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(USER_ID_LENGTH))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    user_message_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -12,15 +12,19 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from uuid import uuid4
 
+from sqlalchemy.engine import Connection
+
 from orchestrator.errors import Conflict, ServerNotFound
-from orchestrator.memory import grants, queries, usage
+from orchestrator.memory import grants, queries, turns, usage
 from orchestrator.memory.db import Database, PoolStatus
 from orchestrator.memory.grants import StoredClient, StoredGrant
 from orchestrator.memory.queries import DEFAULT_TITLE
+from orchestrator.memory.turns import TurnRecord, TurnState
 from orchestrator.memory.types import (
     ConversationRecord,
     MessageRecord,
     NewMessage,
+    NewTurn,
     ServerRegistration,
     ToolApproval,
     UserIdentity,
@@ -34,8 +38,8 @@ def utc_now() -> datetime:
 
 
 class SqlStore:
-    """Implements ``ConversationStore``, ``ServerRegistrationStore``, ``ToolApprovalStore``, ``UsageStore``,
-    ``OAuthGrantStore`` and ``HealthCheck``.
+    """Implements ``ConversationStore``, ``TurnStore``, ``ServerRegistrationStore``, ``ToolApprovalStore``,
+    ``UsageStore``, ``OAuthGrantStore`` and ``HealthCheck``.
 
     Args:
         database: from ``orchestrator.memory.db.open_database``, on a database migrated to head; the caller
@@ -134,7 +138,7 @@ class SqlStore:
         )
 
     async def start_turn(
-        self, user_id: str, conversation_id: str, message: NewMessage, *, title: str | None
+        self, user_id: str, conversation_id: str, message: NewMessage, *, title: str | None, turn: NewTurn | None = None
     ) -> tuple[list[MessageRecord], MessageRecord]:
         """Append the user's ``message`` and return (the messages before it, the stored message).
 
@@ -143,9 +147,20 @@ class SqlStore:
         transaction of three statements. PostgreSQL: two statements, each atomic: the reservation and insert as
         one, then the history (a fresh snapshot that sees every message numbered before ours).
 
+        With ``turn``, the turn is stored ``running`` in the same transaction (on PostgreSQL too).
+
         Raises: ConversationNotFound.
         """
         now = self._clock()
+        if turn is not None:
+            start = queries.start_turn_postgres if self._postgres else queries.start_turn
+
+            def start_with_turn(connection: Connection) -> tuple[list[MessageRecord], MessageRecord]:
+                history, record = start(connection, user_id, conversation_id, message, now, title=title)
+                turns.insert_turn(connection, turn, user_id, conversation_id, record.id, now)
+                return history, record
+
+            return await self._database.run_in_transaction(start_with_turn)
         if self._postgres:
             return await self._database.run(
                 lambda connection: queries.start_turn_postgres(
@@ -154,6 +169,33 @@ class SqlStore:
             )
         return await self._database.run_in_transaction(
             lambda connection: queries.start_turn(connection, user_id, conversation_id, message, now, title=title)
+        )
+
+    # --- turns ---------------------------------------------------------------------------------------------------
+
+    async def latest_turn(self, user_id: str, conversation_id: str) -> TurnRecord | None:
+        return await self._database.run(lambda connection: turns.latest_turn(connection, user_id, conversation_id))
+
+    async def beat_turn(self, turn_id: str, owner: str) -> bool:
+        now = self._clock()
+        return await self._database.run(
+            lambda connection: turns.beat_turn(connection, turn_id, owner, now), relaxed=True
+        )
+
+    async def end_turn(self, turn_id: str, owner: str, status: TurnState) -> None:
+        now = self._clock()
+        await self._database.run(lambda connection: turns.end_turn(connection, turn_id, owner, status, now))
+
+    async def release_turn(self, turn_id: str, owner: str) -> None:
+        await self._database.run(lambda connection: turns.release_turn(connection, turn_id, owner))
+
+    async def stale_turns(self, stale_before: datetime, *, limit: int = 100) -> list[TurnRecord]:
+        return await self._database.run(lambda connection: turns.stale_turns(connection, stale_before, limit))
+
+    async def claim_turn(self, turn_id: str, owner: str, stale_before: datetime) -> TurnRecord | None:
+        now = self._clock()
+        return await self._database.run_in_transaction(
+            lambda connection: turns.claim_turn(connection, turn_id, owner, stale_before, now)
         )
 
     # --- MCP server registrations --------------------------------------------------------------------------------

@@ -54,6 +54,14 @@ class NewMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class NewTurn:
+    """The turn a user's message starts (see ``orchestrator.memory.turns``): its id and the replica running it."""
+
+    id: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
     id: str
     conversation_id: str
@@ -150,12 +158,13 @@ class ConversationStore(Protocol):
         ...
 
     async def start_turn(
-        self, user_id: str, conversation_id: str, message: NewMessage, *, title: str | None
+        self, user_id: str, conversation_id: str, message: NewMessage, *, title: str | None, turn: NewTurn | None = None
     ) -> tuple[list[MessageRecord], MessageRecord]:
         """Begin a chat turn: append the user's ``message`` and return (the messages before it, the stored message).
 
         One transaction, like ``append_messages``. When ``title`` is given and the conversation has no messages
-        and still the default title, it is named ``title``.
+        and still the default title, it is named ``title``. With ``turn``, the turn is stored ``running`` in the
+        same transaction (see ``orchestrator.memory.turns``).
 
         Raises: ConversationNotFound.
         """

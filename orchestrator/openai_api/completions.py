@@ -20,6 +20,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from orchestrator.approvals.service import UnattendedGate
 from orchestrator.auth import Caller
 from orchestrator.deps import CurrentCaller, State
 from orchestrator.errors import ModelNotConfigured, ModelNotFound, OrchestratorError, TokenQuotaExceeded
@@ -90,6 +91,7 @@ async def create_chat_completion(
         user_id=caller.user.id,
         conversation_id=str(uuid.uuid4()),
         max_message_chars=state.settings.max_message_chars,
+        gate=UnattendedGate(state.approvals) if state.approvals is not None else None,
     )
     started = await prepared.runner.start(caller.user, prepared.conversation_id, prepared.content)
     if body.stream:

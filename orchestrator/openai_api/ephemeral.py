@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from orchestrator.errors import ConversationNotFound
-from orchestrator.memory.types import ConversationRecord, MessageRecord, NewMessage, UserIdentity
+from orchestrator.memory.types import ConversationRecord, MessageRecord, NewMessage, NewTurn, UserIdentity
 
 
 class EphemeralConversation:
@@ -98,8 +98,9 @@ class EphemeralConversation:
         return self._add(messages)
 
     async def start_turn(
-        self, user_id: str, conversation_id: str, message: NewMessage, *, title: str | None
+        self, user_id: str, conversation_id: str, message: NewMessage, *, title: str | None, turn: NewTurn | None = None
     ) -> tuple[list[MessageRecord], MessageRecord]:
+        """The request's messages and its new one; ``turn`` is not recorded (nothing to resume: the client retries)."""
         self._check(user_id, conversation_id)
         history = list(self._messages)
         [stored] = self._add([message])

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from orchestrator.errors import InvalidParameter
+from orchestrator.loop.gate import ToolGate
 from orchestrator.loop.runner import LoopLimits, TurnRunner
 from orchestrator.memory.types import NewMessage, ToolCallRecord
 from orchestrator.openai_api.ephemeral import EphemeralConversation
@@ -29,6 +30,7 @@ def prepare_turn(
     user_id: str,
     conversation_id: str,
     max_message_chars: int,
+    gate: ToolGate | None = None,
 ) -> PreparedTurn:
     """A runner for one request: the client's system messages after the server's prompt, its other messages as
     the history, and the last one (which must be the user's) as the turn's message.
@@ -68,7 +70,7 @@ def prepare_turn(
         )
     limits = _limits(runner.limits, system, body.max_completion_tokens or body.max_tokens)
     store = EphemeralConversation(user_id, conversation_id, history)
-    return PreparedTurn(runner.on_store(store, limits), conversation_id, content)
+    return PreparedTurn(runner.on_store(store, limits, gate), conversation_id, content)
 
 
 def _limits(limits: LoopLimits, system: list[str], max_tokens: int | None) -> LoopLimits:

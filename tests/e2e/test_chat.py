@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.e2e.conftest import WAIT_MS, Stack, send, sign_in, wait_for_idle, wait_for_reply
 from tests.fakes.openai_server import FakeOpenAI, hang, text, tool_calls
@@ -72,6 +73,58 @@ async def test_a_user_signs_in_chats_with_tools_stops_a_turn_reloads_and_signs_o
     await expect(page).to_have_url(stack.url + "/login")
     await page.goto(conversation_url)
     await expect(page).to_have_url(f"{stack.url}/login?next=%2Fc%2F{conversation_url.rsplit('/', 1)[1]}")
+
+
+async def test_a_reply_goes_on_through_a_reload_and_shows_once(
+    page: Page, stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    await sign_in(page, stack, "reloader")
+    answer = "Reloading the page loses nothing: the rest of this answer arrives once."
+    fake_openai.script(hang(4.0, text(answer, chunk_size=4), after_chunks=3))
+    await send(page, "Answer me slowly")
+    await expect(page.locator(".message.assistant .message-body").last).to_contain_text("Reloadin")
+    assert "/c/" in page.url
+
+    await page.reload()
+
+    # The page follows the reply still being written: what was said so far, then the rest as it comes.
+    await expect(page.locator(".message.assistant.is-streaming")).to_have_count(1)
+    reply = page.locator(".message.assistant .message-body").last
+    await expect(reply).to_contain_text("Reloadin")
+    await expect(reply).to_contain_text(answer)
+    await wait_for_idle(page)
+    await expect(page.locator(".message.assistant")).to_have_count(1)
+    assert (await reply.inner_text()).count("Reloading") == 1
+    await page.reload()  # and the stored reply is the same
+    await expect(page.locator(".message.assistant .message-body").last).to_have_text(answer)
+
+
+async def test_a_reply_whose_stream_is_lost_is_read_to_its_end_after_reconnecting(
+    page: Page, stack: Stack, fake_openai: FakeOpenAI
+) -> None:
+    await sign_in(page, stack, "roamer")
+    answer = "The stream broke after two pieces; this answer still arrives whole and once."
+    fake_openai.script(text(answer, chunk_size=4))
+
+    async def break_off_after_two_tokens(route: Route) -> None:
+        """The reply's stream ends after message_start and two tokens, as a dropped connection would."""
+        upstream = await route.fetch()
+        events = (await upstream.text()).split("\n\n")
+        await route.fulfill(
+            status=200, headers={"content-type": "text/event-stream"}, body="\n\n".join(events[:3]) + "\n\n"
+        )
+
+    await page.route(re.compile(r".*/api/conversations/[^/]+/messages$"), break_off_after_two_tokens)
+    reconnects: list[str] = []
+    page.on("request", lambda request: reconnects.append(request.url) if "/events" in request.url else None)
+    await send(page, "Answer me over a bad network")
+
+    reply = page.locator(".message.assistant .message-body").last
+    await expect(reply).to_contain_text(answer)
+    await wait_for_idle(page)
+    assert (await reply.inner_text()).count("The stream") == 1
+    await expect(page.locator(".turn-error")).to_have_count(0)
+    assert [url.rsplit("/", 1)[1].startswith("events?after=") for url in reconnects] == [True]
 
 
 async def test_the_chat_fits_a_phone_and_follows_a_dark_system_theme(

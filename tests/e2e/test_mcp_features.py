@@ -72,10 +72,13 @@ async def test_a_question_waiting_in_another_tab_can_be_answered_from_there(
     await waiting.get_by_label("Age").fill("85")
     await waiting.get_by_role("button", name="Submit").click()
 
-    await expect(waiting).to_have_attribute("data-state", "answered")
+    # The second tab follows the running reply too, so it sees the question end and the rest of the reply.
+    await expect(waiting.locator(".interaction-card-status")).to_have_text("Answered")
     await expect(first.locator(".interaction-card-status")).to_have_text("Answered")
     await expect(page.locator(".tool-card-result").first).to_have_text("hello Grace, 85")
     await wait_for_reply(page, "Hello from the first tab.")
+    await wait_for_reply(second, "Hello from the first tab.")
+    await expect(waiting).to_have_attribute("data-state", "ended")
     await other.close()
 
 

@@ -7,8 +7,11 @@ instead of polling (``--port 0`` picks a free port). ``tests.fakes.mcp_http`` st
 Tools: ``echo``, ``add``, ``name`` (the ``--name``), ``slow`` (reports progress), ``hang`` (never answers;
 records its cancellation), ``cancellations`` (how many ``hang`` calls were cancelled), ``crash`` (the process exits
 mid-call), ``fail`` (an error result, or a protocol error), ``flood`` (a huge result), ``noisy`` (floods stderr,
-for a while or until the process exits), ``whoami`` (the user id from the request's ``_meta``) and ``add_tool``
-(registers a tool, or redefines an existing one, and announces the change). ``tools/list`` answers in pages of
+for a while or until the process exits), ``whoami`` (the user id from the request's ``_meta``), ``add_tool``
+(registers a tool, or redefines an existing one, and announces the change), ``lookup`` (read-only: its first call
+of a key starting with ``slow`` hangs, later ones answer) and ``send`` (not idempotent: never answers). ``lookup``
+and ``send`` write one line per call (``lookup <key>``, ``send``) to ``--calls-file`` (or ``MCP_TEST_CALLS_FILE``),
+so a test counts calls across restarts of the server. ``tools/list`` answers in pages of
 ``--page-size`` tools, so clients must follow cursors.
 
 Annotations: the tools that change nothing are read-only; ``crash`` and ``add_tool`` are neither destructive nor
@@ -43,6 +46,9 @@ from orchestrator.mcp.types import USER_META_KEY
 CANCEL_FILE_ENV = "MCP_TEST_CANCEL_FILE"
 """Environment variable naming a file that gets one line per cancelled ``hang`` call (like ``--cancel-file``)."""
 
+CALLS_FILE_ENV = "MCP_TEST_CALLS_FILE"
+"""Environment variable naming a file that gets one line per ``lookup`` or ``send`` call (like ``--calls-file``)."""
+
 TransportName = Literal["stdio", "streamable-http", "sse"]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True)
@@ -66,6 +72,25 @@ class _Overlap:
         finally:
             self._running.remove(mine)
         return mine[0]
+
+
+class _Calls:
+    """Counts calls by tool, in a file when given one (so the count survives the server's process)."""
+
+    def __init__(self, record_file: Path | None) -> None:
+        self._record_file = record_file
+        self._counts: dict[str, int] = {}
+
+    def record(self, tool: str) -> int:
+        """Record a call; returns how many calls of ``tool`` there were before it."""
+        if self._record_file is None:
+            earlier = self._counts.get(tool, 0)
+            self._counts[tool] = earlier + 1
+            return earlier
+        lines = self._record_file.read_text(encoding="utf-8").splitlines() if self._record_file.exists() else []
+        with self._record_file.open("a", encoding="utf-8") as file:
+            file.write(tool + "\n")
+        return lines.count(tool)
 
 
 class _Cancellations:
@@ -110,10 +135,13 @@ class _PagedServer(MCPServer):
         return ListToolsResult(tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None)
 
 
-def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | None = None) -> MCPServer:
+def build_server(
+    name: str = "test", *, page_size: int = 4, cancel_file: Path | None = None, calls_file: Path | None = None
+) -> MCPServer:
     server = _PagedServer(name, page_size)
     cancellations = _Cancellations(cancel_file)
     overlap = _Overlap()
+    calls = _Calls(calls_file)
 
     @server.tool(annotations=READ_ONLY)
     def echo(text: str) -> str:
@@ -153,6 +181,20 @@ def build_server(name: str = "test", *, page_size: int = 4, cancel_file: Path | 
     async def count_cancellations(at_least: int = 1, wait_seconds: float = 5.0) -> int:
         """How many hang calls were cancelled, waiting up to ``wait_seconds`` for ``at_least``."""
         return await cancellations.wait_for(at_least, wait_seconds)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    async def lookup(key: str) -> str:
+        """Look ``key`` up (read-only). The first call for a key starting with "slow" hangs; others answer."""
+        if calls.record(f"lookup {key}") == 0 and key.startswith("slow"):
+            await anyio.sleep_forever()
+        return f"{key} is 42"
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=False))
+    async def send(text: str) -> str:
+        """Send ``text`` somewhere (not idempotent: calling twice sends twice). Never answers."""
+        calls.record("send")
+        await anyio.sleep_forever()
+        return "unreachable"
 
     @server.tool(annotations=LOCAL_CHANGE)
     def crash() -> str:
@@ -262,8 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="test")
     parser.add_argument("--page-size", type=int, default=4, help="tools per tools/list page; 0 for one page")
     parser.add_argument("--cancel-file", type=Path, default=os.environ.get(CANCEL_FILE_ENV) or None)
+    parser.add_argument("--calls-file", type=Path, default=os.environ.get(CALLS_FILE_ENV) or None)
     args = parser.parse_args(argv)
-    server = build_server(args.name, page_size=args.page_size, cancel_file=args.cancel_file)
+    server = build_server(args.name, page_size=args.page_size, cancel_file=args.cancel_file, calls_file=args.calls_file)
     transport: TransportName = args.transport
     if transport == "stdio":
         server.run("stdio")

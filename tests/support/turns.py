@@ -72,3 +72,22 @@ def names(events: list[Event]) -> list[str]:
             continue
         folded.append(event.event)
     return folded
+
+
+async def follow_turn(
+    client: httpx.AsyncClient,
+    conversation_id: str,
+    last_event_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> list[Event]:
+    """Follow the conversation's reply (after ``last_event_id``) over ``GET .../events`` until it ends."""
+    extra = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    url = f"/api/conversations/{conversation_id}/events"
+    async with client.stream("GET", url, headers={**extra, **(headers or {})}) as response:
+        assert response.status_code == 200, await response.aread()
+        return [event async for event in read_events(response)]
+
+
+def tokens(events: list[Event]) -> str:
+    """The text the ``token`` events carried."""
+    return "".join(event.data["text"] for event in events if event.event == "token")

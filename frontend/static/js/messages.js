@@ -86,6 +86,23 @@ export class AssistantView {
     }
   }
 
+  /** Forget what was shown: the reply is told again from its start (it was resumed after a restart). */
+  reset() {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    for (const interaction of this.interactions.values()) interaction.abandon();
+    this.body.replaceChildren();
+    this.notes.replaceChildren();
+    this.segment = null;
+    this.segments = [];
+    this.textSinceCard = '';
+    this.cards = new Map();
+    this.interactions = new Map();
+    this.errors = new Set();
+    if (this.typing) this.body.append(this.typing);
+    this.onRender();
+  }
+
   get isEmpty() {
     return this.segments.every((segment) => !segment.text) && this.cards.size === 0;
   }

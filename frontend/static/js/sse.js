@@ -43,3 +43,63 @@ export async function* serverSentEvents(body) {
     reader.cancel().catch(() => {});
   }
 }
+
+/** Waits between reconnections of a lost reply stream (milliseconds); after the last one the reply is given up. */
+export const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000];
+
+function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new DOMException('Aborted', 'AbortError'));
+      return;
+    }
+    const timer = window.setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        window.clearTimeout(timer);
+        reject(new DOMException('Aborted', 'AbortError'));
+      },
+      { once: true },
+    );
+  });
+}
+
+/**
+ * Yield the events of a reply that may outlive its connection: those of `initial` (a Response), or of `open('')`,
+ * then, whenever the stream ends or breaks before `isDone()`, those of `open(lastId)`: the server sends only the
+ * events after the last one seen (Last-Event-ID), so nothing shows twice. Reconnections wait RECONNECT_DELAYS_MS
+ * (the count starts again once events flow); `open` resolving to null means there is nothing more to read.
+ * `retryable(error)` decides whether a failed `open` is worth another try; an AbortError always ends it.
+ */
+export async function* followEvents(open, { initial = null, isDone, signal, retryable = () => true } = {}) {
+  let lastId = '';
+  let failures = 0;
+  let response = initial;
+  for (;;) {
+    if (!response) {
+      try {
+        response = await open(lastId);
+      } catch (error) {
+        if (error?.name === 'AbortError' || !retryable(error)) throw error;
+        response = undefined;
+      }
+      if (response === null) return;
+    }
+    if (response) {
+      try {
+        for await (const event of serverSentEvents(response.body)) {
+          if (event.id) lastId = event.id;
+          failures = 0;
+          yield event;
+        }
+      } catch (error) {
+        if (error?.name === 'AbortError') throw error;
+      }
+    }
+    if (isDone() || failures >= RECONNECT_DELAYS_MS.length) return;
+    await pause(RECONNECT_DELAYS_MS[failures], signal);
+    failures += 1;
+    response = null;
+  }
+}

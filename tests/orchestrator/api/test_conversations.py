@@ -50,6 +50,7 @@ async def test_another_users_conversation_is_not_found_on_every_route(
     await json_turn(client, conversation, "remember my secret", ALICE)
     requests = [
         ("GET", f"/api/conversations/{conversation}", None),
+        ("GET", f"/api/conversations/{conversation}/events", None),
         ("PATCH", f"/api/conversations/{conversation}", {"title": "mine now"}),
         ("POST", f"/api/conversations/{conversation}/messages", {"content": "hi"}),
         ("POST", f"/api/conversations/{conversation}/stop", None),
@@ -78,7 +79,8 @@ async def test_another_users_conversation_is_not_found_even_while_its_reply_runs
                     f"/api/conversations/{conversation}/messages", json={"content": "x"}, headers=BOB
                 )
                 stop = await client.post(f"/api/conversations/{conversation}/stop", headers=BOB)
-                assert (post.status_code, stop.status_code) == (404, 404)
+                follow = await client.get(f"/api/conversations/{conversation}/events", headers=BOB)
+                assert (post.status_code, stop.status_code, follow.status_code) == (404, 404, 404)
                 assert (await client.post(f"/api/conversations/{conversation}/stop", headers=ALICE)).json()["stopped"]
 
 

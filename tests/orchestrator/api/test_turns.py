@@ -250,7 +250,9 @@ async def test_a_second_message_while_a_reply_runs_is_refused(service: Service, 
                 await service.client.post(f"/api/conversations/{conversation}/stop")
 
 
-async def test_a_client_that_disconnects_cancels_its_turn(service: Service, fake_openai: FakeOpenAI) -> None:
+async def test_a_client_that_disconnects_leaves_its_turn_running_until_it_is_stopped(
+    service: Service, fake_openai: FakeOpenAI
+) -> None:
     fake_openai.script(tool_calls([("test__hang", {})]))
     conversation = await new_conversation(service.client)
 
@@ -259,13 +261,20 @@ async def test_a_client_that_disconnects_cancels_its_turn(service: Service, fake
             if event.event == "tool_call_started":
                 break
     handle = service.state.turns.get("local", conversation)
+    assert handle is not None
+    assert not handle.released.is_set()
+    detail = (await service.client.get(f"/api/conversations/{conversation}")).json()
+    assert detail["running_turn"] is not None
 
-    if handle is not None:  # None: the turn already ended
-        with anyio.fail_after(10):
-            await handle.released.wait()
+    stopped = await service.client.post(f"/api/conversations/{conversation}/stop")
+    with anyio.fail_after(10):
+        await handle.released.wait()
+
+    assert stopped.json() == {"stopped": True}
     messages = await stored_messages(service.client, conversation)
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
     assert messages[-1]["status"] == "incomplete"
+    assert (await service.client.get(f"/api/conversations/{conversation}")).json()["running_turn"] is None
 
 
 @pytest.mark.parametrize("accept", ["application/json", "*/*"])

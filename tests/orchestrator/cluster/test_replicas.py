@@ -18,7 +18,7 @@ from tests.orchestrator.api.test_tool_approvals import REWRITTEN, names, wait_fo
 from tests.support.redis import SHARED_REDIS_URL
 from tests.support.service import Service, running_service
 from tests.support.sse import Event
-from tests.support.turns import new_conversation, open_stream
+from tests.support.turns import follow_turn, new_conversation, open_stream, tokens
 
 ADMIN = bearer("alice", name="Alice")
 WAIT_SECONDS = 20.0
@@ -93,9 +93,14 @@ async def test_a_stop_sent_to_another_replica_stops_the_turn_where_it_runs(
 
     async with open_stream(first.client, conversation, "take your time", ADMIN) as events:
         assert (await anext(events)).event == "message_start"
-        stopped = await second.client.post(f"/api/conversations/{conversation}/stop", headers=ADMIN)
+        url = f"/api/conversations/{conversation}"
+        posted = await second.client.post(f"{url}/messages", json={"content": "me too"}, headers=ADMIN)
+        deleted = await second.client.delete(url, headers=ADMIN)
+        stopped = await second.client.post(f"{url}/stop", headers=ADMIN)
         rest = [event async for event in events]
 
+    # The other replica knows the reply runs (the database says so): one reply at a time, whichever replica.
+    assert (posted.status_code, deleted.status_code) == (409, 409)
     assert stopped.json() == {"stopped": True}
     assert rest[-1].event == "message_end"
     assert rest[-1].data["status"] == "incomplete"
@@ -160,3 +165,24 @@ async def test_an_approval_decided_on_one_replica_lets_the_turn_waiting_on_the_o
 
     assert [event.data["result"] for event in seen if event.event == "tool_call_finished"] == ["forgot the draft"]
     assert seen[-1].data["status"] == "complete"
+
+
+async def test_a_client_that_reconnects_to_another_replica_gets_exactly_the_rest_of_the_answer(
+    replicas: tuple[Service, Service], fake_openai: FakeOpenAI
+) -> None:
+    first, second = replicas
+    answer = "Written on one replica, read to the end on the other one."
+    fake_openai.script(hang(0.5, then=text(answer, chunk_size=4), after_chunks=4))
+    conversation = await new_conversation(first.client, ADMIN)
+
+    before: list[Event] = []
+    async with open_stream(first.client, conversation, "answer slowly", ADMIN) as events:
+        async for event in events:
+            before.append(event)
+            if len(tokens(before)) >= 8:
+                break
+    after = await follow_turn(second.client, conversation, before[-1].id, ADMIN)
+
+    assert tokens(before) + tokens(after) == answer
+    assert after[-1].event == "message_end"
+    assert (after[-1].data["status"], after[-1].data["content"]) == ("complete", answer)

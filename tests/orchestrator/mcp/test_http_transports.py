@@ -45,7 +45,7 @@ async def test_tools_over_http_are_listed_and_called(http_server: HttpTestServer
         user = await registry.call_tool("web__whoami", {}, user_id="user-7")
         slow = await registry.call_tool("web__slow", {"seconds": 0.1}, on_progress=on_progress)
 
-    assert len(names) == 16
+    assert len(names) == 18
     assert answered.text == f"over-{http_server.transport.removeprefix('streamable-')}"
     assert user.text == "user-7"
     assert slow.text == "finished"

@@ -138,7 +138,7 @@ async def test_tools_seen_for_the_first_time_are_offered_and_recorded_as_approve
         tools = registry.tools()
 
     recorded = {approval.tool: approval for approval in await store.list_tool_approvals()}
-    assert len(tools) == 16
+    assert len(tools) == 18
     assert registry.withheld() == []
     assert set(recorded) == {spec.tool for spec in tools}
     assert {approval.approved_by for approval in recorded.values()} == {FIRST_USE}

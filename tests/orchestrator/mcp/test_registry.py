@@ -31,7 +31,7 @@ async def test_tools_are_exposed_under_server_namespaced_names() -> None:
     # The test server lists four tools per page, so seeing them all means the cursor was followed.
     assert names[:3] == ["alpha__echo", "alpha__add", "alpha__name"]
     assert {"alpha__hang", "alpha__whoami", "alpha__add_tool"} <= set(names)
-    assert len(names) == 16
+    assert len(names) == 18
 
 
 async def test_calls_route_by_exposed_name_and_render_text() -> None:
@@ -238,7 +238,7 @@ async def test_broken_servers_do_not_delay_or_break_a_healthy_one() -> None:
 
     assert output.text == "fine"
     assert infos["healthy"].status == "healthy"
-    assert infos["healthy"].tool_count == 16
+    assert infos["healthy"].tool_count == 18
     for server_id in ("unreachable", "missing"):
         assert infos[server_id].status in ("unhealthy", "connecting")
         assert infos[server_id].last_error

@@ -39,6 +39,7 @@ STORE_TABLES = {
     "tool_call_grants",
     "tool_policies",
     "tool_call_audit",
+    "turns",
 }
 
 
