@@ -232,6 +232,7 @@ async def open_state(settings: Settings) -> AsyncGenerator[AppState]:
             heartbeat_seconds=settings.turn_heartbeat_seconds,
             policy=ResumePolicy(settings.turn_resume, settings.turn_resume_max_attempts),
             ready=lambda: registry.wait_until_settled(READY_TIMEOUT_SECONDS),
+            waiting_calls=call_approvals.waiting_calls,
         )
         await background.start(supervisor.run)
         state = AppState(

@@ -347,6 +347,10 @@ class CallApprovals:
     async def pending(self, user_id: str, conversation_id: str) -> list[ApprovalRecord]:
         return await self.store.pending(user_id, conversation_id)
 
+    async def waiting_calls(self, user_id: str, conversation_id: str) -> set[str]:
+        """The ids of the conversation's tool calls still waiting for the user: none of them reached its server."""
+        return {record.tool_call_id for record in await self.store.pending(user_id, conversation_id)}
+
     async def decide(self, user_id: str, conversation_id: str, approval_id: str, decision: Decision) -> ApprovalRecord:
         """Record the user's decision on their pending call; the waiting turn, on whichever replica, goes on.
 

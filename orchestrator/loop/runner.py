@@ -431,8 +431,10 @@ class _Turn:
             await self.emit(ToolCallProgress(call.id, progress, total, message, elapsed))
 
         requests = TurnServerRequests(self, call.id, self.interactions, self.limits.interaction_timeout_seconds)
+        admitted = False
         try:
             refusal = None if self.turn_tools.handles(call.name) else await self._admit(call)
+            admitted = True
             if refusal is not None:
                 output = ToolOutput(text=refusal, is_error=True)
             elif self.turn_tools.handles(call.name):
@@ -444,10 +446,12 @@ class _Turn:
         except ToolError as exc:
             output = ToolOutput(text=f"Error: {exc}", is_error=True)
         except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await self._store_tool_result(
-                    call, ToolOutput(text="The tool call was cancelled.", is_error=True), started_at, started
-                )
+            if admitted or not self.started.handed_over:
+                # A call handed over while it waited for the user's approval never ran: the resumed turn asks again.
+                with anyio.CancelScope(shield=True):
+                    await self._store_tool_result(
+                        call, ToolOutput(text="The tool call was cancelled.", is_error=True), started_at, started
+                    )
             raise
         results[call.id] = output
         duration_ms = await self._store_tool_result(call, output, started_at, started)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
@@ -96,7 +96,13 @@ class TurnSupervisor:
         heartbeat_seconds: float,
         policy: ResumePolicy,
         ready: Callable[[], Awaitable[object]] | None = None,
+        waiting_calls: Callable[[str, str], Awaitable[Collection[str]]] | None = None,
     ) -> None:
+        """Args:
+        waiting_calls: the ids of a conversation's tool calls that wait for the user's approval (never sent to
+            their server, so a resumed turn may go on with them whatever the tool).
+        """
+        self._waiting_calls = waiting_calls
         self._runner = runner
         self._store = store
         self._log = log
@@ -213,7 +219,10 @@ class TurnSupervisor:
                 return
             specs = {spec.name: spec for spec in await self._tools.tools_for(user.id)}
             unanswered = stored.unanswered_calls()
-            rerun = [call for call in unanswered if safe_to_repeat(specs.get(call.name))]
+            waiting = (
+                set(await self._waiting_calls(user.id, turn.conversation_id)) if self._waiting_calls else set[str]()
+            )
+            rerun = [call for call in unanswered if call.id in waiting or safe_to_repeat(specs.get(call.name))]
             interrupted = [interrupted_result(call) for call in unanswered if call not in rerun]
             steps = list(stored.steps)
             if interrupted:

@@ -84,7 +84,8 @@ async def test_a_turn_killed_mid_tool_calls_resumes_after_a_restart_without_repe
                     started.add(event.data["arguments"])
                 if len(started) == 3:
                     break
-            await wait_for_calls(tmp_path / "calls.txt", 3)  # both hanging calls reached the server
+            # A step with an unsafe call runs its calls one at a time: the hanging lookup holds back the send.
+            await wait_for_calls(tmp_path / "calls.txt", 2)
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
 
@@ -95,8 +96,8 @@ async def test_a_turn_killed_mid_tool_calls_resumes_after_a_restart_without_repe
         detail = (await client.get(f"/api/conversations/{conversation}")).json()
 
     calls = (tmp_path / "calls.txt").read_text().splitlines()
-    # The completed lookup was not repeated, the read-only one ran again, the unsafe send did not.
-    assert sorted(calls) == ["lookup fast", "lookup slow", "lookup slow", "send"]
+    # The completed lookup was not repeated, the interrupted read-only one ran again, the unsafe send never ran.
+    assert sorted(calls) == ["lookup fast", "lookup slow", "lookup slow"]
     assert [(m["role"], m["tool_name"]) for m in messages] == [
         ("user", None),
         ("assistant", None),

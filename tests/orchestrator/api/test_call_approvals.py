@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -16,7 +17,7 @@ from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIServer, Reply, text,
 from tests.orchestrator.api.conftest import JWT_SECRET, SettingsFactory, bearer, stdio_test_server
 from tests.support.service import Service, running_service
 from tests.support.sse import Event
-from tests.support.turns import names, new_conversation, open_stream
+from tests.support.turns import follow_turn, names, new_conversation, open_stream
 
 ALICE = bearer("alice")  # an admin
 ARGUMENTS = {"item": 'the "draft" <b>v2</b>\nwith a second line'}
@@ -306,7 +307,7 @@ async def test_a_call_nobody_decides_times_out_is_refused_and_can_no_longer_be_d
     assert late.status_code == 409
 
 
-async def test_a_pending_approval_outlives_a_restart_and_can_still_be_decided(
+async def test_a_pending_approval_outlives_a_restart_and_its_decision_finishes_the_resumed_turn(
     make_settings: SettingsFactory, fake_openai: FakeOpenAI, database_url: str
 ) -> None:
     settings = make_settings(jwt_secret_key=JWT_SECRET, database_url=database_url)
@@ -322,9 +323,18 @@ async def test_a_pending_approval_outlives_a_restart_and_can_still_be_decided(
         decided = await restarted.client.post(
             approval_url(conversation, approval.data["id"]), json={"decision": "conversation"}, headers=bob
         )
+        with anyio.fail_after(30):
+            rest = await follow_turn(restarted.client, conversation, headers=bob)
         left = (await restarted.client.get(approval_url(conversation), headers=bob)).json()
+        stored = (await restarted.client.get(f"/api/conversations/{conversation}", headers=bob)).json()["messages"]
 
     assert [(pending["id"], pending["status"]) for pending in waiting] == [(approval.data["id"], "pending")]
     assert json.loads(waiting[0]["arguments"]) == ARGUMENTS
     assert (decided.status_code, decided.json()["status"]) == (200, "approved")
     assert left == []
+    # The turn the restart interrupted went on with the same call, once, and finished.
+    assert [event.data["status"] for event in rest if event.event == "message_end"] == ["complete"]
+    assert [(m["role"], m["content"]) for m in stored if m["role"] == "tool"] == [
+        ("tool", "forgot " + ARGUMENTS["item"])
+    ]
+    assert (stored[-1]["role"], stored[-1]["content"]) == ("assistant", "Forgotten.")

@@ -254,3 +254,21 @@ async def test_a_client_that_goes_away_cancels_the_turn_and_its_tool_calls(
         "test__cancellations", {"at_least": int(before.text) + 1, "wait_seconds": 10}
     )
     assert int(after.text) == int(before.text) + 1
+
+
+async def test_a_tool_that_needs_approval_does_not_run_where_nobody_can_approve_it(
+    secured: Service, fake_openai: FakeOpenAI, owner: KeyOwner
+) -> None:
+    fake_openai.script(tool_calls([("test__forget", {"item": "the draft"})]), text("I could not forget it."))
+    client = openai_client(secured, owner.key)
+
+    completion = await client.chat.completions.create(
+        model="assistant", messages=[{"role": "user", "content": "Forget the draft"}]
+    )
+
+    assert completion.choices[0].message.content == "I could not forget it."
+    [result] = tool_results(fake_openai.requests[-1])
+    assert (
+        result == "This tool needs the user's approval, which cannot be given from here; the call did not run. "
+        "The user can allow it always in the assistant's chat."
+    )
