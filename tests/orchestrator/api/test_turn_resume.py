@@ -23,7 +23,7 @@ from tests.support.turns import stored_messages
 # Beats far apart, so only the test decides when stale turns are looked for.
 HEARTBEAT_SECONDS = 100.0
 LOOKUP = ToolCallRecord("call_lookup", "test__lookup", '{"key": "fast"}')
-ECHO = ToolCallRecord("call_echo", "test__echo", '{"text": "sent once"}')
+SEND = ToolCallRecord("call_send", "test__send", '{"text": "sent once"}')
 
 
 async def left_behind(service: Service, steps: Sequence[NewMessage]) -> tuple[str, str]:
@@ -71,10 +71,10 @@ async def resuming(make_settings: SettingsFactory) -> AsyncGenerator[Service]:
 async def test_a_turn_left_behind_is_resumed_rerunning_only_the_read_only_call(
     resuming: Service, fake_openai: FakeOpenAI
 ) -> None:
-    steps = [NewMessage(role="assistant", content="Let me check.", tool_calls=[LOOKUP, ECHO], model="fake-gpt")]
+    steps = [NewMessage(role="assistant", content="Let me check.", tool_calls=[LOOKUP, SEND], model="fake-gpt")]
     conversation, turn_id = await left_behind(resuming, steps)
     assert (await detail(resuming, conversation))["running_turn"] is not None
-    fake_openai.script(text("fast is 42; the echo may not have happened."))
+    fake_openai.script(text("fast is 42; the message may not have gone out."))
 
     assert await resuming.state.supervisor.resume_stale() == 1
     events = await follow(resuming, conversation, turn_id)
@@ -83,7 +83,7 @@ async def test_a_turn_left_behind_is_resumed_rerunning_only_the_read_only_call(
     assert [(m["role"], m["tool_call_id"]) for m in messages] == [
         ("user", None),
         ("assistant", None),
-        ("tool", "call_echo"),  # not idempotent: never run twice
+        ("tool", "call_send"),  # not idempotent: never run twice
         ("tool", "call_lookup"),  # read-only: run again
         ("assistant", None),
     ]
@@ -91,7 +91,7 @@ async def test_a_turn_left_behind_is_resumed_rerunning_only_the_read_only_call(
     assert (messages[3]["content"], messages[3]["is_error"]) == ("fast is 42", False)
     assert (messages[-1]["status"], messages[-1]["content"]) == (
         "complete",
-        "fast is 42; the echo may not have happened.",
+        "fast is 42; the message may not have gone out.",
     )
     # The model saw a valid history: both calls answered.
     assert validate_chat_request(fake_openai.requests[-1]) is None
@@ -119,7 +119,7 @@ async def test_a_turn_that_cannot_be_resumed_ends_failed_keeping_the_users_messa
 ) -> None:
     settings = make_settings(turn_heartbeat_seconds=HEARTBEAT_SECONDS, **overrides)
     async with running_service(settings) as service:
-        steps = [NewMessage(role="assistant", content="", tool_calls=[ECHO], model="fake-gpt")]
+        steps = [NewMessage(role="assistant", content="", tool_calls=[SEND], model="fake-gpt")]
         conversation, turn_id = await left_behind(service, steps)
 
         assert await service.state.supervisor.resume_stale() == 1
