@@ -255,19 +255,10 @@ class CallApprovals:
         spec = call.spec
         if spec is None:
             return None
-        facts = CallFacts(
-            call.user_id, call.conversation_id, call.tool_call_id, spec.server_id, spec.tool, call.arguments
-        )
-        policy: ToolPolicy = (await self.policies(call.user_id, [spec]))[spec.name].policy
-        if policy == "run":
-            await self._audit.record(facts, "run", "policy", self._clock())
-            return None
-        if policy == "deny":
-            await self._audit.record(facts, "deny", "policy", self._clock())
-            return DENIED_BY_POLICY
-        if await self.store.granted(call.user_id, call.conversation_id, spec.server_id, spec.tool):
-            await self._audit.record(facts, "granted", "grant", self._clock())
-            return None
+        facts = _facts(call, spec)
+        decided, refusal = await self._without_asking(facts, spec, call.conversation_id)
+        if decided:
+            return refusal
         record = await self.store.ask(
             ApprovalRecord(
                 id=str(uuid4()),
@@ -305,21 +296,27 @@ class CallApprovals:
         spec = call.spec
         if spec is None:
             return None
-        facts = CallFacts(
-            call.user_id, call.conversation_id, call.tool_call_id, spec.server_id, spec.tool, call.arguments
-        )
-        policy: ToolPolicy = (await self.policies(call.user_id, [spec]))[spec.name].policy
-        if policy == "run":
-            await self._audit.record(facts, "run", "policy", self._clock())
-            return None
-        if policy == "deny":
-            await self._audit.record(facts, "deny", "policy", self._clock())
-            return DENIED_BY_POLICY
-        if await self.store.granted(call.user_id, "", spec.server_id, spec.tool):
-            await self._audit.record(facts, "granted", "grant", self._clock())
-            return None
+        facts = _facts(call, spec)
+        decided, refusal = await self._without_asking(facts, spec, "")  # "": only grants for every conversation
+        if decided:
+            return refusal
         await self._audit.record(facts, "deny", "policy", self._clock())
         return NOBODY_TO_ASK
+
+    async def _without_asking(self, facts: CallFacts, spec: ToolSpec, conversation_id: str) -> tuple[bool, str | None]:
+        """What the policy or a standing grant of the tool (in ``conversation_id`` or in all of the user's) decides,
+        audited: ``(True, refusal or None)``; ``(False, None)`` when the user must be asked."""
+        policy: ToolPolicy = (await self.policies(facts.user_id, [spec]))[spec.name].policy
+        if policy == "run":
+            await self._audit.record(facts, "run", "policy", self._clock())
+            return True, None
+        if policy == "deny":
+            await self._audit.record(facts, "deny", "policy", self._clock())
+            return True, DENIED_BY_POLICY
+        if await self.store.granted(facts.user_id, conversation_id, spec.server_id, spec.tool):
+            await self._audit.record(facts, "granted", "grant", self._clock())
+            return True, None
+        return False, None
 
     async def _wait(self, record: ApprovalRecord) -> ApprovalRecord:
         """The approval once decided, or expired after the timeout (a decision that comes first wins)."""
@@ -391,6 +388,10 @@ class CallApprovals:
         self._rules = None
         for waiter in list(self._waiters.values()):
             waiter.set()
+
+
+def _facts(call: GatedCall, spec: ToolSpec) -> CallFacts:
+    return CallFacts(call.user_id, call.conversation_id, call.tool_call_id, spec.server_id, spec.tool, call.arguments)
 
 
 class UnattendedGate:
