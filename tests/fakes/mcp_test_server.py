@@ -4,15 +4,15 @@ Run it as ``python -m tests.fakes.mcp_test_server --transport stdio|streamable-h
 Over HTTP it binds before serving and prints ``listening on <port>`` on stdout, so a test can wait for that line
 instead of polling (``--port 0`` picks a free port). ``tests.fakes.mcp_http`` starts and stops it.
 
-Tools: ``echo``, ``add``, ``name`` (the ``--name``), ``slow`` (reports progress), ``hang`` (never answers;
-records its cancellation), ``cancellations`` (how many ``hang`` calls were cancelled), ``crash`` (the process exits
-mid-call), ``fail`` (an error result, or a protocol error), ``flood`` (a huge result), ``noisy`` (floods stderr,
-for a while or until the process exits), ``whoami`` (the user id from the request's ``_meta``), ``add_tool``
-(registers a tool, or redefines an existing one, and announces the change), ``lookup`` (read-only: its first call
-of a key starting with ``slow`` hangs, later ones answer) and ``send`` (not idempotent: never answers). ``lookup``
-and ``send`` write one line per call (``lookup <key>``, ``send``) to ``--calls-file`` (or ``MCP_TEST_CALLS_FILE``),
-so a test counts calls across restarts of the server. ``tools/list`` answers in pages of
-``--page-size`` tools, so clients must follow cursors.
+Tools: ``echo``, ``add``, ``name`` (the ``--name``), ``slow`` (reports progress), ``hang`` (reports progress once, then
+never answers; records its cancellation), ``cancellations`` (how many ``hang`` calls were cancelled), ``crash`` (the
+process exits mid-call), ``fail`` (an error result, or a protocol error), ``flood`` (a huge result), ``noisy`` (floods
+stderr, for a while or until the process exits), ``whoami`` (the user id from the request's ``_meta``), ``add_tool``
+(registers a tool, or redefines an existing one, and announces the change), ``lookup`` (read-only: its first call of a
+key starting with ``slow`` hangs, later ones answer) and ``send`` (not idempotent: never answers). ``lookup`` and
+``send`` write one line per call (``lookup <key>``, ``send``) to ``--calls-file`` (or ``MCP_TEST_CALLS_FILE``), so a
+test counts calls across restarts of the server. ``tools/list`` answers in pages of ``--page-size`` tools, so clients
+must follow cursors.
 
 Annotations: the tools that change nothing are read-only; ``crash`` and ``add_tool`` are neither destructive nor
 open-world, so they run without approval too. For approvals and concurrency: ``forget`` is destructive (it asks),
@@ -168,9 +168,10 @@ def build_server(
         return "finished"
 
     @server.tool(annotations=READ_ONLY)
-    async def hang() -> str:
-        """Never answer; a cancellation is recorded."""
+    async def hang(ctx: Context) -> str:
+        """Never answer (after one progress note saying the call is running); a cancellation is recorded."""
         try:
+            await ctx.report_progress(0, None, "waiting")
             await anyio.sleep_forever()
         except anyio.get_cancelled_exc_class():
             cancellations.record()
