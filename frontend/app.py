@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect  # pyright: ignore[reportMissi
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from frontend.errors import OrchestratorRefused, OrchestratorUnavailable
+from frontend.errors import NotSignedIn, OrchestratorRefused, OrchestratorUnavailable
 from frontend.orchestrator_client import OrchestratorClient
 from frontend.providers import SignInProviders
 from frontend.security import add_security_headers
@@ -58,6 +58,11 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf_failed(_error: CSRFError) -> tuple[str, int]:
         return error_page(400, "This form expired or did not come from this site. Reload the page and try again.")
+
+    @app.errorhandler(NotSignedIn)
+    def _not_signed_in(_error: NotSignedIn) -> Response:
+        # Pages only: the API proxy and the token check answer a JSON 401 themselves.
+        return login_redirect()
 
     @app.errorhandler(OrchestratorUnavailable)
     def _orchestrator_down(error: OrchestratorUnavailable) -> tuple[str, int]:

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from frontend.errors import NotSignedIn, OrchestratorRefused
+from frontend.errors import OrchestratorRefused
 from frontend.identity import SignedInUser
 from frontend.state import frontend_state
-from frontend.views.pages import authorization_for, login_redirect, signed_in_user
+from frontend.views.pages import authorization_for, signed_in_user
 
 blueprint = Blueprint("api_keys", __name__, url_prefix="/api-keys")
 MAX_NAME_CHARS = 100
@@ -18,19 +18,13 @@ MAX_NAME_CHARS = 100
 
 @blueprint.get("")
 def index() -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     return _page(user)
 
 
 @blueprint.post("")
 def create() -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     name = request.form.get("name", "").strip()
     try:
         created = frontend_state().orchestrator.call(
@@ -44,10 +38,7 @@ def create() -> Response | str | tuple[str, int]:
 
 @blueprint.post("/<key_id>/revoke")
 def revoke(key_id: str) -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     try:
         frontend_state().orchestrator.call("DELETE", f"/api/api-keys/{key_id}", authorization_for(user))
     except OrchestratorRefused as exc:

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, render_template
 from werkzeug.wrappers import Response
 
-from frontend.errors import NotSignedIn, OrchestratorRefused
+from frontend.errors import OrchestratorRefused
 from frontend.state import frontend_state
-from frontend.views.pages import authorization_for, error_page, login_redirect, signed_in_user
+from frontend.views.pages import authorization_for, error_page, signed_in_user
 
 blueprint = Blueprint("chat", __name__)
 LIST_LIMIT = 200
@@ -26,10 +26,7 @@ def conversation(conversation_id: str) -> Response | str | tuple[str, int]:
 
 
 def _chat_page(conversation_id: str | None) -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     orchestrator = frontend_state().orchestrator
     authorization = authorization_for(user)
     opened: dict[str, Any] | None = None

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from frontend.errors import NotSignedIn, OrchestratorRefused
+from frontend.errors import OrchestratorRefused
 from frontend.identity import SignedInUser
 from frontend.state import frontend_state
-from frontend.views.pages import authorization_for, login_redirect, signed_in_user
+from frontend.views.pages import authorization_for, signed_in_user
 
 blueprint = Blueprint("memories", __name__, url_prefix="/memories")
 PAGE_SIZE = 100
@@ -19,19 +19,13 @@ MAX_CHARS = 2_000
 
 @blueprint.get("")
 def index() -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     return _memories_page(user, query=request.args.get("q", "").strip()[:MAX_CHARS])
 
 
 @blueprint.post("")
 def add() -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     text = request.form.get("text", "").strip()
     try:
         frontend_state().orchestrator.call("POST", "/api/memories", authorization_for(user), json={"text": text})
@@ -42,10 +36,7 @@ def add() -> Response | str | tuple[str, int]:
 
 @blueprint.post("/<memory_id>/delete")
 def remove(memory_id: str) -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     try:
         frontend_state().orchestrator.call("DELETE", f"/api/memories/{memory_id}", authorization_for(user))
     except OrchestratorRefused as exc:

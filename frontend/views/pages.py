@@ -14,7 +14,7 @@ from frontend.state import frontend_state
 
 
 def signed_in_user() -> SignedInUser:
-    """Raises: NotSignedIn."""
+    """Raises: NotSignedIn (on a page, the app answers it by sending the visitor to sign in)."""
     user = user_from_session(session)
     if user is None:
         raise NotSignedIn

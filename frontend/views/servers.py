@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from frontend.errors import NotSignedIn, OrchestratorRefused
+from frontend.errors import OrchestratorRefused
 from frontend.identity import SignedInUser
 from frontend.state import frontend_state
-from frontend.views.pages import authorization_for, login_redirect, signed_in_user
+from frontend.views.pages import authorization_for, signed_in_user
 from orchestrator.mcp.links import safe_link
 
 blueprint = Blueprint("servers", __name__, url_prefix="/servers")
@@ -20,19 +20,13 @@ TRANSPORTS = ("streamable-http", "sse")
 
 @blueprint.get("")
 def index() -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     return _servers_page(user)
 
 
 @blueprint.post("")
 def add() -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     values = {name: request.form.get(name, "").strip() for name in ("id", "url", "transport")}
     if values["transport"] not in TRANSPORTS:
         return _servers_page(user, error="Choose streamable-http or sse.", form_values=values, status=422)
@@ -52,10 +46,7 @@ def connect(server_id: str) -> Response | str | tuple[str, int]:
     link someone else planted starts nothing they gain from: the sign-in is the visitor's own, bound to their
     session, and still needs their consent on the server's page.
     """
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     try:
         started: dict[str, Any] = frontend_state().orchestrator.call(
             "POST", f"/api/servers/{server_id}/authorization", authorization_for(user)
@@ -71,10 +62,7 @@ def connect(server_id: str) -> Response | str | tuple[str, int]:
 @blueprint.post("/<server_id>/disconnect")
 def disconnect(server_id: str) -> Response | str | tuple[str, int]:
     """Sign out of a protected server: the assistant revokes and forgets the user's tokens there."""
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     try:
         frontend_state().orchestrator.call("DELETE", f"/api/servers/{server_id}/authorization", authorization_for(user))
     except OrchestratorRefused as exc:
@@ -84,10 +72,7 @@ def disconnect(server_id: str) -> Response | str | tuple[str, int]:
 
 @blueprint.post("/<server_id>/delete")
 def remove(server_id: str) -> Response | str | tuple[str, int]:
-    try:
-        user = signed_in_user()
-    except NotSignedIn:
-        return login_redirect()
+    user = signed_in_user()
     try:
         frontend_state().orchestrator.call("DELETE", f"/api/servers/{server_id}", authorization_for(user))
     except OrchestratorRefused as exc:
