@@ -32,23 +32,23 @@ import html
 import itertools
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from tests.fakes.background_server import BackgroundServer
 
 __all__ = ["FakeOAuthProvider", "FakeOAuthServer", "FakeUser", "GitHubEmail", "RegisteredClient"]
 
@@ -722,39 +722,23 @@ def _sign_in_page(checked: _AuthorizationRequest, action: str, *, problem: str |
     )
 
 
-def _server(provider: FakeOAuthProvider) -> uvicorn.Server:
-    config = uvicorn.Config(
-        provider.app, lifespan="off", ws="none", access_log=False, log_config=None, timeout_graceful_shutdown=1
-    )
-    return uvicorn.Server(config)
-
-
-def _listening_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)  # connections queue up even before uvicorn starts accepting
-    return sock
-
-
-class FakeOAuthServer:
+class FakeOAuthServer(BackgroundServer):
     """Serves a ``FakeOAuthProvider`` with uvicorn on a background thread; a context manager.
 
     Attributes (once entered):
         url: ``http://127.0.0.1:<port>``, also the OIDC issuer unless the provider was given one.
     """
 
-    def __init__(self, provider: FakeOAuthProvider | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.provider = provider if provider is not None else FakeOAuthProvider()
-        self._host = host
-        self._requested_port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+    thread_name = "fake-oauth"
 
-    @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+    def __init__(self, provider: FakeOAuthProvider | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host=host, port=port)
+        self.provider = provider if provider is not None else FakeOAuthProvider()
+
+    def app(self) -> ASGIApp:
+        if self.provider.issuer is None:
+            self.provider.issuer = self.url
+        return self.provider.app
 
     @property
     def discovery_url(self) -> str:
@@ -769,37 +753,6 @@ class FakeOAuthServer:
     def github_api_url(self) -> str:
         """Where ``https://api.github.com/`` would be, with the trailing slash Authlib's ``api_base_url`` wants."""
         return f"{self.url}{GITHUB_PREFIX}/api/"
-
-    def start(self) -> None:
-        sock = _listening_socket(self._host, self._requested_port)
-        self.port = sock.getsockname()[1]
-        if self.provider.issuer is None:
-            self.provider.issuer = self.url
-        server = self._server = _server(self.provider)
-        thread = self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-oauth", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake OAuth server did not start")
-            time.sleep(0.001)
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeOAuthServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -816,16 +769,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.client_id and not (args.client_secret and args.redirect_uri):
         parser.error("--client-id needs --client-secret and at least one --redirect-uri")
 
-    sock = _listening_socket(args.host, args.port)
-    url = f"http://{args.host}:{sock.getsockname()[1]}"
-    provider = FakeOAuthProvider(issuer=url)
+    provider = FakeOAuthProvider()
     if args.client_id:
         provider.register_client(args.client_id, args.client_secret, args.redirect_uri)
     provider.auto_login = args.auto_login
-    print(f"fake OAuth provider listening on {url}", flush=True)
-    print(f"  OIDC discovery: {url}/.well-known/openid-configuration", flush=True)
-    print(f"  GitHub: {url}{GITHUB_PREFIX} (API {url}{GITHUB_PREFIX}/api/)", flush=True)
-    _server(provider).run(sockets=[sock])
+    server = FakeOAuthServer(provider, host=args.host, port=args.port)
+
+    def announce() -> None:
+        print(f"fake OAuth provider listening on {server.url}", flush=True)
+        print(f"  OIDC discovery: {server.discovery_url}", flush=True)
+        print(f"  GitHub: {server.github_url} (API {server.github_api_url})", flush=True)
+
+    server.run(announce)
 
 
 if __name__ == "__main__":

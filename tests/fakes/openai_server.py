@@ -30,18 +30,16 @@ import json
 import logging
 import math
 import re
-import socket
 import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from types import TracebackType
 from typing import Any
 
-import uvicorn
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tests.fakes.background_server import BackgroundServer
 from tests.fakes.openai_script import (
     CutReply,
     ErrorReply,
@@ -319,44 +317,25 @@ async def _client_left_within(receive: Receive, seconds: float) -> bool:
 # --- serving -------------------------------------------------------------------------------------------------------
 
 
-def _server(fake: FakeOpenAI) -> uvicorn.Server:
-    logger = logging.getLogger("uvicorn.error")
-    if _not_a_deliberate_cut not in logger.filters:
-        logger.addFilter(_not_a_deliberate_cut)
-    config = uvicorn.Config(
-        fake,
-        lifespan="off",
-        ws="none",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=1,
-        timeout_keep_alive=300,  # idle pooled connections stay usable between benchmark phases
-    )
-    return uvicorn.Server(config)
-
-
-def _listening_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)  # connections queue up even before uvicorn starts accepting
-    return sock
-
-
-class FakeOpenAIServer:
+class FakeOpenAIServer(BackgroundServer):
     """Serves a ``FakeOpenAI`` with uvicorn on a background thread; a context manager.
 
     Attributes (once entered):
         base_url: ``http://127.0.0.1:<port>/v1``, what OpenAI clients take as their base URL.
     """
 
+    thread_name = "fake-openai"
+
     def __init__(self, fake: FakeOpenAI | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        # A deep backlog, and idle pooled connections that stay usable between benchmark phases.
+        super().__init__(host=host, port=port, backlog=1024, timeout_keep_alive=300)
         self.fake = fake if fake is not None else FakeOpenAI()
-        self._host = host
-        self._requested_port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+
+    def app(self) -> ASGIApp:
+        logger = logging.getLogger("uvicorn.error")
+        if _not_a_deliberate_cut not in logger.filters:
+            logger.addFilter(_not_a_deliberate_cut)
+        return self.fake
 
     @property
     def api_key(self) -> str:
@@ -364,36 +343,7 @@ class FakeOpenAIServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._host}:{self.port}/v1"
-
-    def start(self) -> None:
-        sock = _listening_socket(self._host, self._requested_port)
-        self.port = sock.getsockname()[1]
-        server = self._server = _server(self.fake)
-        thread = self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.001)
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+        return f"{self.url}/v1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -417,9 +367,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         responder = tool_then_answer(args.tool, args.arguments)
 
     fake = FakeOpenAI(api_key=args.api_key, model=args.model, responder=responder)
-    sock = _listening_socket(args.host, args.port)
-    print(f"fake OpenAI listening on http://{args.host}:{sock.getsockname()[1]}/v1", flush=True)
-    _server(fake).run(sockets=[sock])
+    server = FakeOpenAIServer(fake, host=args.host, port=args.port)
+    server.run(lambda: print(f"fake OpenAI listening on {server.base_url}", flush=True))
 
 
 if __name__ == "__main__":
