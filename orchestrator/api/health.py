@@ -74,6 +74,7 @@ async def detailed(state: State) -> JSONResponse:
             "status": server.status,
             "tool_count": server.tool_count,
             "last_error": server.last_error,
+            "failed_attempts": server.failed_attempts,
         }
         for server in state.registry.servers()
     ]

@@ -163,6 +163,8 @@ class ServerOut(BaseModel):
     last_error: str | None
     connected_at: datetime | None
     url: str | None
+    failed_attempts: int = 0
+    """Connection attempts that failed in a row; the server is retried with backoff and stays unhealthy meanwhile."""
     sign_in_required: bool = False
     """Each user signs in to this server (OAuth); ``status``, ``tool_count`` and ``last_error`` are the caller's."""
     signed_in: bool | None = None

@@ -30,6 +30,7 @@ def _server_out(info: ServerInfo) -> ServerOut:
         last_error=info.last_error,
         connected_at=info.connected_at,
         url=info.url,
+        failed_attempts=info.failed_attempts,
         sign_in_required=info.sign_in_required,
         signed_in=info.signed_in,
     )

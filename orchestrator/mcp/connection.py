@@ -184,6 +184,7 @@ class ServerConnection:
         self._auth = auth if auth is not None else _detector_for(config)
         self._status: ServerStatus = "connecting" if config.enabled else "stopped"
         self._last_error: str | None = None
+        self._failed_attempts = 0
         self._connected_at: datetime | None = None
         self._tools: tuple[ToolSpec, ...] = ()
         self._catalog = Catalog()
@@ -256,6 +257,7 @@ class ServerConnection:
             tool_count=len(self.tools),
             last_error=self._last_error,
             connected_at=self._connected_at,
+            failed_attempts=self._failed_attempts,
             url=public_url(self.config.url) if self.config.url is not None else None,
         )
 
@@ -464,7 +466,8 @@ class ServerConnection:
 
     async def _attempt(self) -> float:
         """Connect once and serve until the connection ends; returns how long it was healthy, in seconds."""
-        self._set_status("connecting")
+        if self._status != "unhealthy":  # a server that failed stays unhealthy while it is retried, until it connects
+            self._set_status("connecting")
         if isinstance(self._auth, ChallengeAware):
             self._auth.challenge = None
         live = self._live = _Live()
@@ -744,6 +747,7 @@ class ServerConnection:
     def _mark_healthy(self) -> None:
         self._connected_at = datetime.now(UTC)
         self._last_error = None
+        self._failed_attempts = 0
         self._settled.set()
         logger.info("MCP server %s connected with %d tools", self.id, len(self._tools))
         self._set_status("healthy", force_notify=True)
@@ -764,6 +768,7 @@ class ServerConnection:
         self._last_error = describe_failure(reason, self.config, stderr_line=stderr_line)
         self._connected_at = None
         self._live = None
+        self._failed_attempts += 1
         if not is_expected_failure(reason):
             logger.error("MCP server %s failed unexpectedly: %s", self.id, self._last_error, exc_info=reason)
         elif was_healthy or self._last_error != previous:

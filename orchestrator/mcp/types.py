@@ -164,6 +164,8 @@ class ServerInfo:
     last_error: str | None
     connected_at: datetime | None
     url: str | None = None
+    failed_attempts: int = 0
+    """Connection attempts that failed in a row (0 once connected); the server stays ``unhealthy`` while retried."""
     # Protected servers: each user signs in; status, tools and errors above are then the asking user's own.
     sign_in_required: bool = False
     signed_in: bool | None = None
