@@ -16,6 +16,7 @@ from orchestrator.mcp.links import safe_link
 
 blueprint = Blueprint("servers", __name__, url_prefix="/servers")
 TRANSPORTS = ("streamable-http", "sse")
+POLICIES = ("run", "ask", "deny")
 
 
 @blueprint.get("")
@@ -80,6 +81,28 @@ def remove(server_id: str) -> Response | str | tuple[str, int]:
     return redirect(url_for("servers.index"))
 
 
+@blueprint.post("/<server_id>/policy")
+def set_policy(server_id: str) -> Response | str | tuple[str, int]:
+    """An admin sets what calls of a server's tools (or of one of them) do, for everyone: run, ask or deny; or goes
+    back to the default (the tool's annotations, and the servers file's ``toolPolicy``)."""
+    user = signed_in_user()
+    tool = request.form.get("tool", "").strip() or None
+    policy = request.form.get("policy", "")
+    if policy not in (*POLICIES, ""):
+        return _servers_page(user, error="Choose run, ask, deny or the default.", status=422)
+    target = {"server_id": server_id, **({"tool": tool} if tool else {})}
+    orchestrator = frontend_state().orchestrator
+    try:
+        if policy:
+            orchestrator.call("PUT", "/api/tool-policies", authorization_for(user), json={**target, "policy": policy})
+        else:
+            orchestrator.call("DELETE", "/api/tool-policies", authorization_for(user), params=target)
+    except OrchestratorRefused as exc:
+        if policy or exc.status != 404:  # going back to a default that was already in force is no error
+            return _servers_page(user, error=exc.detail, status=exc.status)
+    return redirect(url_for("servers.index") + f"#server-{server_id}")
+
+
 def _servers_page(
     user: SignedInUser, *, error: str | None = None, form_values: dict[str, str] | None = None, status: int = 200
 ) -> tuple[str, int]:
@@ -91,11 +114,17 @@ def _servers_page(
     tools_by_server: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for tool in tools:
         tools_by_server[str(tool.get("server_id"))].append(tool)
+    is_admin = me.get("is_admin") is True
+    rules: list[dict[str, Any]] = orchestrator.call("GET", "/api/tool-policies", authorization) if is_admin else []
     page = render_template(
         "servers.html",
-        user={"id": user.id, "name": user.display_name, "is_admin": me.get("is_admin") is True},
+        user={"id": user.id, "name": user.display_name, "is_admin": is_admin},
         servers=servers,
         tools_by_server=dict(tools_by_server),
+        policies=POLICIES,
+        # The rules for everyone, by (server, tool or ""), preselect the forms; rules for one role are listed.
+        rules={(r["server_id"], r["tool"] or ""): r["policy"] for r in rules if r["role"] is None},
+        role_rules=[r for r in rules if r["role"] is not None],
         error=error,
         form_values=form_values or {"id": "", "url": "", "transport": TRANSPORTS[0]},
         transports=TRANSPORTS,

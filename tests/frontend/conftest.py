@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from frontend.settings import FrontendSettings, load_settings
 from frontend.views.auth import AUTH_REQUEST_HEADER
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeOAuthServer
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.orchestrator.api.conftest import stdio_test_server
 from tests.support.process import orchestrator_process
 
 JWT_SECRET = "frontend-tests-jwt-secret-0123456789abcdefghij"
@@ -53,12 +55,15 @@ async def orchestrator_url(
     tmp_path_factory: pytest.TempPathFactory, openai_server: FakeOpenAIServer
 ) -> AsyncGenerator[str]:
     root = tmp_path_factory.mktemp("orchestrator")
+    servers = root / "servers.json"
+    servers.write_text(json.dumps({"mcpServers": {"test": stdio_test_server()}}))
     env = {
         "OPENAI_API_KEY": openai_server.api_key,
         "OPENAI_BASE_URL": openai_server.base_url,
         "OPENAI_MODEL": "fake-gpt",
         "DATA_DIR": str(root / "data"),
         "MCP_BUILTIN_SERVERS": "false",
+        "MCP_CONFIG": str(servers),
         "JWT_SECRET_KEY": JWT_SECRET,
         "ADMIN_USERS": ADMIN,
         "LOG_LEVEL": "WARNING",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import re
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -210,3 +212,55 @@ def test_creating_an_api_key_needs_the_csrf_token(client: FlaskClient) -> None:
 
     assert refused.status_code == 400
     assert "no token" not in client.get("/api-keys").get_data(as_text=True)
+
+
+def _policy_badges(page: str) -> dict[str, str]:
+    """Each listed tool's badge: what the viewer's calls of it do."""
+    found = re.findall(
+        r'<code class="tool-list-name" title="([^"]+)">[^<]*</code>\s*<span class="policy-badge policy-(\w+)"', page
+    )
+    return dict(found)
+
+
+def _servers_page_with_tools(client: FlaskClient) -> str:
+    deadline = time.monotonic() + 30
+    while True:
+        page = client.get("/servers").get_data(as_text=True)
+        if "test__echo" in _policy_badges(page) or time.monotonic() > deadline:
+            return page
+        time.sleep(0.1)
+
+
+def test_an_admin_sets_tool_policies_on_the_servers_page_and_users_see_what_their_calls_do(
+    client: FlaskClient, other_client: FlaskClient
+) -> None:
+    sign_in_locally(client, "admin")
+    sign_in_locally(other_client, "henry")
+    token = csrf_token(client, "/servers")
+    before = _policy_badges(_servers_page_with_tools(other_client))
+
+    denied = client.post("/servers/test/policy", data={"tool": "echo", "policy": "deny", "csrf_token": token})
+    after_deny = _policy_badges(other_client.get("/servers").get_data(as_text=True))
+    admin_page = client.get("/servers").get_data(as_text=True)
+    whole_server = client.post("/servers/test/policy", data={"policy": "ask", "csrf_token": token})
+    tool_default = client.post("/servers/test/policy", data={"tool": "echo", "policy": "", "csrf_token": token})
+    after_ask = _policy_badges(other_client.get("/servers").get_data(as_text=True))
+    server_default = client.post("/servers/test/policy", data={"policy": "", "csrf_token": token})
+    refused = client.post("/servers/test/policy", data={"policy": "sometimes", "csrf_token": token})
+    as_user = other_client.get("/servers").get_data(as_text=True)
+    by_user = other_client.post(
+        "/servers/test/policy", data={"policy": "run", "csrf_token": csrf_token(other_client, "/servers")}
+    )
+
+    assert (before["test__echo"], before["test__forget"]) == ("run", "ask")  # from the tools' annotations
+    assert [r.headers["Location"] for r in (denied, whole_server, tool_default, server_default)] == [
+        "/servers#server-test"
+    ] * 4
+    assert after_deny["test__echo"] == "deny"
+    assert after_deny["test__add"] == "run"
+    assert re.search(r'data-tool="echo">(?:(?!</form>).)*<option value="deny" selected>', admin_page, re.S)
+    assert (after_ask["test__echo"], after_ask["test__add"]) == ("ask", "ask")
+    assert _policy_badges(as_user) == before
+    assert refused.status_code == 422
+    assert 'class="policy-form"' not in as_user
+    assert by_user.status_code == 403
