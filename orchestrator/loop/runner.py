@@ -190,6 +190,8 @@ class StartedTurn:
     """How the turn ended, once its reply is stored (also when a Stop ended it)."""
     handed_over: bool = False
     """Cancelled to be resumed elsewhere (the service is shutting down): no reply is stored for it here."""
+    taken_over: bool = False
+    """Another replica took the turn over (this one stalled); it owns the turn's steps: nothing more is stored here."""
 
 
 class _Turn:
@@ -446,7 +448,7 @@ class _Turn:
         except ToolError as exc:
             output = ToolOutput(text=f"Error: {exc}", is_error=True)
         except anyio.get_cancelled_exc_class():
-            if admitted or not self.started.handed_over:
+            if (admitted or not self.started.handed_over) and not self.started.taken_over:
                 # A call handed over while it waited for the user's approval never ran: the resumed turn asks again.
                 with anyio.CancelScope(shield=True):
                     await self._store_tool_result(

@@ -338,12 +338,19 @@ class TurnSupervisor:
                     await self._log.append(running.id, EventPosition(attempt, seq + 1), None)
 
     async def _hand_over(self, running: RunningTurn) -> None:
+        if running.started.taken_over:  # not ours any more: the other replica's run goes on
+            self._let_go(running)
+            return
         try:
             with anyio.fail_after(WRITE_TIMEOUT_SECONDS):
                 await self._store.release_turn(running.id, self.owner)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:  # it is taken over once its heartbeat is stale
             logger.warning("could not hand a turn over: %s", type(exc).__name__, extra={"turn_id": running.id})
         logger.info("turn handed over for resuming", extra={"turn_id": running.id})
+        self._let_go(running)
+
+    @staticmethod
+    def _let_go(running: RunningTurn) -> None:
         running.handle.release()
         running.logged.set()
         running.done.set()
@@ -364,6 +371,7 @@ class TurnSupervisor:
                 continue
             if not still_ours:
                 logger.warning("another replica took over the turn; stopping it here", extra={"turn_id": running.id})
+                running.started.handed_over = running.started.taken_over = True
                 running.handle.scope.cancel()
                 return
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import anyio
 import pytest
 
 from orchestrator.loop.resume import INTERRUPTED_BY_RESTART
@@ -14,11 +15,11 @@ from orchestrator.memory.db import open_database
 from orchestrator.memory.store import SqlStore
 from orchestrator.memory.types import NewMessage, NewTurn, ToolCallRecord
 from tests.fakes.openai_script import validate_chat_request
-from tests.fakes.openai_server import FakeOpenAI, text
+from tests.fakes.openai_server import FakeOpenAI, text, tool_calls
 from tests.orchestrator.api.conftest import SettingsFactory
 from tests.support.service import Service, running_service
 from tests.support.sse import Event, read_events
-from tests.support.turns import stored_messages
+from tests.support.turns import open_stream, stored_messages
 
 # Beats far apart, so only the test decides when stale turns are looked for.
 HEARTBEAT_SECONDS = 100.0
@@ -166,3 +167,33 @@ async def test_a_turn_with_a_live_replica_is_not_taken_over(resuming: Service, f
 
     assert await resuming.state.supervisor.resume_stale() == 0
     assert [m["role"] for m in await stored_messages(resuming.client, conversation)] == ["user", "assistant"]
+
+
+async def test_a_replica_whose_turn_was_taken_over_stops_its_copy_and_stores_nothing_more(
+    make_settings: SettingsFactory, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.script(tool_calls([("test__hang", {})]))
+    async with running_service(make_settings(turn_heartbeat_seconds=0.2)) as service:
+        conversation = (await service.client.post("/api/conversations", json={})).json()["id"]
+        async with open_stream(service.client, conversation, "wait forever") as events:
+            async for event in events:
+                if event.event == "tool_call_progress":  # the call runs on the server
+                    break
+        handle = service.state.turns.get("local", conversation)
+        assert handle is not None
+        turn = await service.state.store.latest_turn("local", conversation)
+        assert turn is not None
+
+        # Another replica decides this one stalled and claims the turn.
+        claimed = await service.state.store.claim_turn(turn.id, "another-replica", datetime.now(UTC) + timedelta(1))
+        with anyio.fail_after(10):
+            await handle.released.wait()
+        after = await service.state.store.latest_turn("local", conversation)
+        messages = await stored_messages(service.client, conversation)
+
+    assert claimed is not None
+    assert after is not None
+    assert (after.owner, after.status) == ("another-replica", "running")
+    # The step before the call stays; no "cancelled" result and no stopped reply compete with the other replica's.
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["tool_calls"][0]["name"] == "test__hang"
