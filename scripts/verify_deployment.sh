@@ -137,8 +137,11 @@ answer=$(pod_get "${frontend[@]}" /ready)
 if grep -q '"status": *"ok"' <<<"$answer"; then ok "frontend /ready"; else failed "frontend /ready: $answer"; fi
 
 echo "Metrics"
-if pod_get "${orchestrator[@]}" /metrics | grep -q '^# TYPE '; then ok "orchestrator /metrics"; else failed "orchestrator /metrics serves no Prometheus metrics"; fi
-if pod_get "${frontend[@]}" /metrics | grep -q '^# TYPE '; then ok "frontend /metrics"; else failed "frontend /metrics serves no Prometheus metrics"; fi
+# The page is read whole before it is searched: "grep -q" would stop reading at the first match, and the writer's
+# broken pipe would fail the check under pipefail.
+serves_metrics() { local page; page=$(pod_get "$@" /metrics) && grep -q '^# TYPE ' <<<"$page"; }
+if serves_metrics "${orchestrator[@]}"; then ok "orchestrator /metrics"; else failed "orchestrator /metrics serves no Prometheus metrics"; fi
+if serves_metrics "${frontend[@]}"; then ok "frontend /metrics"; else failed "frontend /metrics serves no Prometheus metrics"; fi
 
 echo "Database and Redis, from the orchestrator's pod"
 reachability=$(kube exec "deploy/$fullname-orchestrator" -c orchestrator -- python -c '

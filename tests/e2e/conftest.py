@@ -143,6 +143,8 @@ async def sign_in(page: Page, stack: Stack, login: str) -> None:
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(stack.url + "/")
     await page.locator("#composer-input").wait_for()
+    # The page's script has run (the composer's buttons work), not only its HTML arrived.
+    await wait_for_idle(page)
 
 
 async def send(page: Page, message: str) -> None:
