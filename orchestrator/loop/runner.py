@@ -437,6 +437,8 @@ class _Turn:
         try:
             refusal = None if self.turn_tools.handles(call.name) else await self._admit(call)
             admitted = True
+            # The call's time is its run's, not the time it waited for the user's approval.
+            started, started_at = time.monotonic(), datetime.now(UTC)
             if refusal is not None:
                 output = ToolOutput(text=refusal, is_error=True)
             elif self.turn_tools.handles(call.name):

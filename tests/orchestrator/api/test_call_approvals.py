@@ -98,6 +98,7 @@ async def test_a_destructive_call_waits_for_the_users_approval_and_runs_once_all
             seen.append(event)
             if event.event == "approval_requested":
                 waiting = (await service.client.get(approval_url(conversation), headers=bob)).json()
+                await anyio.sleep(1)  # the user takes a moment to decide
                 response = await service.client.post(
                     approval_url(conversation, event.data["id"]), json={"decision": "once"}, headers=bob
                 )
@@ -113,6 +114,9 @@ async def test_a_destructive_call_waits_for_the_users_approval_and_runs_once_all
     assert names(seen)[1:5] == ["tool_call_started", "approval_requested", "approval_ended", "tool_call_finished"]
     assert [event.data["decision"] for event in seen if event.event == "approval_ended"] == ["once"]
     assert results(seen) == [f"forgot {ARGUMENTS['item']}"]
+    # The call's duration is its run's; the second the user took to decide is not in it.
+    [finished] = [event.data for event in seen if event.event == "tool_call_finished"]
+    assert finished["duration_ms"] < 1000
     assert left == []
 
 
