@@ -1,7 +1,9 @@
 """``/api/...`` forwarded to the orchestrator with the user's token, for deployments without nginx in front.
 
 With nginx, ``/api/`` goes straight to the orchestrator and nginx asks ``/auth/api-token`` instead; both use
-:func:`frontend.api_auth.api_authorization`, so the rules are the same.
+:func:`frontend.api_auth.api_authorization`, so the rules are the same. ``/v1/...`` (the OpenAI-compatible API) and
+``/mcp`` (the assistant as an MCP server) are forwarded as they come: their clients authenticate with an API key of
+their own, never with the browser's session, so the address the API keys page gives them works here too.
 
 The caller's address is appended to the ``X-Forwarded-For`` the request came with, as proxies do: behind an ingress
 controller the orchestrator then finds the client's own address (``TRUSTED_PROXIES`` decides which hops it believes),
@@ -22,6 +24,7 @@ from frontend.views.pages import json_error
 blueprint = Blueprint("api_proxy", __name__)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _NOT_FORWARDED = HOP_BY_HOP_HEADERS | {"cookie", "authorization", CSRF_HEADER.lower(), "x-forwarded-for"}
+_NOT_FORWARDED_FOR_CLIENTS = HOP_BY_HOP_HEADERS | {"cookie", "x-forwarded-for"}
 
 
 @blueprint.route("/api/<path:path>", methods=METHODS)
@@ -35,15 +38,31 @@ def forward(path: str) -> Response:
         return json_error(401, "unauthenticated", "sign in first")
     except CsrfFailed as exc:
         return json_error(403, "forbidden", f"CSRF check failed: {exc.reason}")
-    headers = {name: value for name, value in request.headers.items() if name.lower() not in _NOT_FORWARDED}
+    headers = _forwarded_headers(_NOT_FORWARDED)
     if authorization:
         headers["Authorization"] = authorization
+    return _relay(f"/api/{path}", headers)
+
+
+@blueprint.route("/v1/<path:path>", methods=METHODS)
+@blueprint.route("/mcp", methods=METHODS, defaults={"path": None})
+def forward_for_clients(path: str | None) -> Response:
+    """Other clients' requests, with their own ``Authorization`` (an API key) and without the browser's cookies."""
+    return _relay("/mcp" if path is None else f"/v1/{path}", _forwarded_headers(_NOT_FORWARDED_FOR_CLIENTS))
+
+
+def _forwarded_headers(left_out: frozenset[str]) -> dict[str, str]:
+    headers = {name: value for name, value in request.headers.items() if name.lower() not in left_out}
     forwarded_for = forwarded_chain(request.headers.get("X-Forwarded-For"), request.remote_addr)
     if forwarded_for:
         headers["X-Forwarded-For"] = forwarded_for
+    return headers
+
+
+def _relay(path: str, headers: dict[str, str]) -> Response:
     try:
-        upstream = state.orchestrator.open_stream(
-            request.method, f"/api/{path}", request.query_string, headers, request.get_data()
+        upstream = frontend_state().orchestrator.open_stream(
+            request.method, path, request.query_string, headers, request.get_data()
         )
     except OrchestratorUnavailable:
         return json_error(502, "orchestrator_unavailable", "the assistant service does not answer; try again")
