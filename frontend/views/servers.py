@@ -28,10 +28,14 @@ def index() -> Response | str | tuple[str, int]:
 @blueprint.post("")
 def add() -> Response | str | tuple[str, int]:
     user = signed_in_user()
-    values = {name: request.form.get(name, "").strip() for name in ("id", "url", "transport")}
+    values = {name: request.form.get(name, "").strip() for name in ("id", "url", "transport", "max_concurrent_calls")}
     if values["transport"] not in TRANSPORTS:
         return _servers_page(user, error="Choose streamable-http or sse.", form_values=values, status=422)
-    body = {"id": values["id"], "url": values["url"], "transport": values["transport"]}
+    body: dict[str, str | int] = {"id": values["id"], "url": values["url"], "transport": values["transport"]}
+    if values["max_concurrent_calls"]:
+        if not values["max_concurrent_calls"].isdigit():
+            return _servers_page(user, error="Calls at once must be a whole number.", form_values=values, status=422)
+        body["max_concurrent_calls"] = int(values["max_concurrent_calls"])
     try:
         frontend_state().orchestrator.call("POST", "/api/servers", authorization_for(user), json=body)
     except OrchestratorRefused as exc:

@@ -145,6 +145,8 @@ class ServerCreate(Strict):
     """Send the caller's user id with every tool call (for servers that keep per-user data, like ours)."""
     use_service_token: bool = False
     """Authenticate with MCP_SERVICE_TOKEN (only for servers of this deployment: it is a shared secret)."""
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=256)] | None = None
+    """How many of its tool calls run at once (others wait their turn); none: ``MCP_MAX_CONCURRENT_CALLS``."""
 
 
 class CallerOut(BaseModel):

@@ -76,6 +76,7 @@ async def add_server(body: ServerCreate, state: State, admin: Admin) -> ServerOu
             created_by=admin.user.id,
             send_user_id=body.send_user_id,
             use_service_token=body.use_service_token,
+            max_concurrent_calls=body.max_concurrent_calls,
         )
     )
     token = state.settings.mcp_service_token

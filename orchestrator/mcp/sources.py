@@ -61,6 +61,7 @@ def from_registration(registration: ServerRegistration, settings: Settings) -> S
         source="runtime",
         send_user_id=registration.send_user_id,
         use_service_token=registration.use_service_token,
+        max_concurrent_calls=registration.max_concurrent_calls,
     )
 
 

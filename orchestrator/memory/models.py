@@ -136,6 +136,7 @@ class McpServer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     send_user_id: Mapped[bool] = mapped_column(Boolean, server_default=false())
     use_service_token: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    max_concurrent_calls: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApprovedTool(Base):

@@ -71,6 +71,7 @@ _SERVER_COLUMNS = (
     McpServer.created_at,
     McpServer.send_user_id,
     McpServer.use_service_token,
+    McpServer.max_concurrent_calls,
 )
 _TOOL_APPROVAL_COLUMNS = (
     ApprovedTool.server_id,

@@ -95,6 +95,7 @@ class ServerRegistration:
     created_at: datetime | None = None
     send_user_id: bool = False
     use_service_token: bool = False
+    max_concurrent_calls: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,9 +82,22 @@ def test_a_refused_server_registration_is_shown_with_the_form_kept(client: Flask
         },
     )
     page = response.get_data(as_text=True)
+    not_a_number = client.post(
+        "/servers",
+        data={
+            "id": "fine",
+            "url": "http://127.0.0.1:9/mcp",
+            "transport": "sse",
+            "max_concurrent_calls": "lots",
+            "csrf_token": csrf_token(client, "/"),
+        },
+    )
 
     assert response.status_code == 422
     assert "http://127.0.0.1:9/mcp" in page
+    assert not_a_number.status_code == 422
+    assert "Calls at once must be a whole number." in not_a_number.get_data(as_text=True)
+    assert 'value="lots"' in not_a_number.get_data(as_text=True)
 
 
 def test_a_non_admin_cannot_register_servers(other_client: FlaskClient) -> None:
@@ -143,7 +156,13 @@ def test_an_admin_adds_and_removes_an_http_server_from_the_servers_page(client: 
 
     added = client.post(
         "/servers",
-        data={"id": server_id, "url": "http://127.0.0.1:9/mcp", "transport": "streamable-http", "csrf_token": token},
+        data={
+            "id": server_id,
+            "url": "http://127.0.0.1:9/mcp",
+            "transport": "streamable-http",
+            "max_concurrent_calls": "2",
+            "csrf_token": token,
+        },
     )
     listed = client.get("/servers").get_data(as_text=True)
     removed = client.post(f"/servers/{server_id}/delete", data={"csrf_token": token})

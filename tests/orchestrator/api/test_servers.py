@@ -54,7 +54,9 @@ async def test_admins_register_http_servers_at_run_time_and_they_survive_a_resta
     settings = make_settings()
     async with running_http_server("streamable-http", name="remote") as remote:
         async with running_service(settings) as service:
-            added = await service.client.post("/api/servers", json={"id": "remote", "url": remote.url})
+            added = await service.client.post(
+                "/api/servers", json={"id": "remote", "url": remote.url, "max_concurrent_calls": 1}
+            )
             duplicate = await service.client.post("/api/servers", json={"id": "remote", "url": remote.url})
             await wait_for_status(service, "remote", "healthy")
             fake_openai.script(tool_calls([("remote__name", {})]), text("Remote answered."))
@@ -62,6 +64,9 @@ async def test_admins_register_http_servers_at_run_time_and_they_survive_a_resta
 
         async with running_service(settings) as restarted:
             await wait_for_status(restarted, "remote", "healthy")
+            # Its limit of one call at once was kept: two read-only calls, which could overlap, run one by one.
+            fake_openai.script(tool_calls([("remote__read", {"seconds": 0.3})] * 2), text("Read twice."))
+            limited = await json_turn(restarted.client, await new_conversation(restarted.client), "read twice")
             removed = await restarted.client.delete("/api/servers/remote")
             from_config = await restarted.client.delete("/api/servers/test")
             unknown = await restarted.client.delete("/api/servers/nope")
@@ -70,6 +75,7 @@ async def test_admins_register_http_servers_at_run_time_and_they_survive_a_resta
     assert (added.status_code, added.json()["source"]) == (201, "runtime")
     assert duplicate.status_code == 409
     assert reply["tool_calls"][0]["result"] == "remote"
+    assert [call["result"] for call in limited["tool_calls"]] == ["1", "1"]
     assert (removed.status_code, from_config.status_code, unknown.status_code) == (204, 409, 404)
     assert remaining == ["test"]
 
@@ -80,6 +86,7 @@ async def test_invalid_server_registrations_are_refused(service: Service) -> Non
         {"id": "ok", "url": "file:///etc/passwd"},
         {"id": "ok", "url": "http://127.0.0.1:1/mcp", "transport": "stdio"},
         {"id": "ok"},
+        {"id": "ok", "url": "http://127.0.0.1:1/mcp", "max_concurrent_calls": 0},
     ]
 
     statuses = [(await service.client.post("/api/servers", json=body)).status_code for body in bodies]
