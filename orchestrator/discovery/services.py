@@ -10,6 +10,7 @@ Annotations (all optional)::
     mcp-assistant.io/id: "search"           # the server id (the tools' prefix); default: the Service's name
     mcp-assistant.io/send-user-id: "false"        # "true": the caller's user id goes with every tool call
     mcp-assistant.io/use-service-token: "false"   # "true": Authorization: Bearer $MCP_SERVICE_TOKEN
+    mcp-assistant.io/max-concurrent-calls: "4"    # its tool calls at once; default MCP_MAX_CONCURRENT_CALLS
 
 The address is ``<name>.<namespace>.svc``, or a Service of type ``ExternalName``'s external name (a Service that
 stands for a server elsewhere). A server is trusted with the user id and the service token only when its Service
@@ -37,6 +38,7 @@ _TRANSPORTS: Final[dict[str, Transport]] = {
 }
 _BOOLEANS: Final = {"true": True, "false": False}
 _MAX_ID_LENGTH: Final = 48
+_MAX_CONCURRENT_CALLS: Final = 256
 
 
 class InvalidServiceAnnotations(ValueError):
@@ -71,6 +73,7 @@ def server_config(service: Service, *, namespace: str) -> ServerConfig:
     send_user_id = _flag(annotations, "send-user-id", problems)
     use_service_token = _flag(annotations, "use-service-token", problems)
     server_id = annotations.get(f"{PREFIX}id", "").strip() or service_server_id(name)
+    max_concurrent_calls = _call_limit(annotations.get(f"{PREFIX}max-concurrent-calls"), problems)
 
     if service.spec.type == "ExternalName":
         host = (service.spec.external_name or "").rstrip(".")
@@ -88,6 +91,7 @@ def server_config(service: Service, *, namespace: str) -> ServerConfig:
             source="discovery",
             send_user_id=send_user_id,
             use_service_token=use_service_token,
+            max_concurrent_calls=max_concurrent_calls,
         )
     except ValidationError as exc:
         raise InvalidServiceAnnotations(name, [str(error["msg"]) for error in exc.errors()]) from None
@@ -138,3 +142,12 @@ def _flag(annotations: dict[str, str], key: str, problems: list[str]) -> bool:
         problems.append(f"{PREFIX}{key} must be true or false")
         return False
     return value
+
+
+def _call_limit(raw: str | None, problems: list[str]) -> int | None:
+    if raw is None or not raw.strip():
+        return None
+    if re.fullmatch(r"[0-9]{1,3}", raw.strip()) and 1 <= int(raw) <= _MAX_CONCURRENT_CALLS:
+        return int(raw)
+    problems.append(f"{PREFIX}max-concurrent-calls must be a whole number from 1 to {_MAX_CONCURRENT_CALLS}")
+    return None

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.discovery.kube_api import Service
 from orchestrator.discovery.services import server_config
+from orchestrator.mcp.types import ServerConfig
 from tests.deploy.support import (
     CHART,
     CI_VALUES,
@@ -141,25 +142,39 @@ def test_no_secret_is_generated_when_all_are_named() -> None:
     assert [m for m in render(values) if m["kind"] == "Secret"] == []
 
 
-def test_the_orchestrator_discovers_the_mcp_servers_the_chart_runs() -> None:
-    manifests = render()
+def discovered(manifests: list[Manifest]) -> dict[str, ServerConfig]:
+    """The MCP servers the orchestrator finds among the Services its label selector picks, by id."""
     orchestrator = find(manifests, "Deployment", "assistant-ai-assistant-orchestrator")
     env = env_of(orchestrator["spec"]["template"]["spec"]["containers"][0])
     selector = dict(term.split("=") for term in env["MCP_KUBERNETES_LABEL_SELECTOR"].split(","))
     labelled = [
         m for m in manifests if m["kind"] == "Service" and selector.items() <= m["metadata"].get("labels", {}).items()
     ]
-
-    configs = {
+    return {
         config.id: config
         for config in (server_config(Service.model_validate(service), namespace="assistant") for service in labelled)
     }
+
+
+def test_the_orchestrator_discovers_the_mcp_servers_the_chart_runs() -> None:
+    manifests = render()
+    orchestrator = find(manifests, "Deployment", "assistant-ai-assistant-orchestrator")
+    env = env_of(orchestrator["spec"]["template"]["spec"]["containers"][0])
+
+    configs = discovered(manifests)
 
     assert env["MCP_KUBERNETES_DISCOVERY"] == "true"
     assert env["MCP_BUILTIN_SERVERS"] == "false"
     assert set(configs) == {"notes", "workspace"}
     assert configs["notes"].url == "http://assistant-ai-assistant-mcp-notes.assistant.svc:8080/mcp"
     assert (configs["notes"].send_user_id, configs["notes"].use_service_token) == (True, True)
+
+
+def test_a_servers_limit_of_calls_at_once_in_the_values_reaches_discovery() -> None:
+    configs = discovered(render(load_values(CHART / "ci" / "scaled-values.yaml")))
+
+    assert configs["everything"].max_concurrent_calls == 8
+    assert configs["notes"].max_concurrent_calls is None
 
 
 def test_discovery_may_only_read_services_in_its_namespace() -> None:

@@ -35,6 +35,7 @@ def test_a_plain_service_is_reached_by_its_cluster_name_on_its_port_at_slash_mcp
         "discovery",
     )
     assert (config.send_user_id, config.use_service_token) == (False, False)
+    assert config.max_concurrent_calls is None  # the orchestrator's default applies
 
 
 def test_the_port_named_mcp_wins_over_the_first_port() -> None:
@@ -53,12 +54,14 @@ def test_annotations_choose_port_path_transport_scheme_id_and_trust() -> None:
         id="docs",
         send_user_id="true",
         use_service_token="True",
+        max_concurrent_calls="2",
     )
 
     config = server_config(service_, namespace="team")
 
     assert (config.id, config.transport, config.url) == ("docs", "sse", "https://search.team.svc:443/legacy/sse")
     assert (config.send_user_id, config.use_service_token) == (True, True)
+    assert config.max_concurrent_calls == 2
 
 
 def test_an_external_name_service_is_reached_at_its_external_name() -> None:
@@ -75,6 +78,8 @@ def test_an_external_name_service_is_reached_at_its_external_name() -> None:
         {"transport": "carrier-pigeon"},
         {"scheme": "ftp"},
         {"send_user_id": "yes please"},
+        {"max_concurrent_calls": "0"},
+        {"max_concurrent_calls": "many"},
         {"id": "not a valid id!"},
     ],
 )
