@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
 CLIENT_ID = "e2e-google-client"
 CLIENT_SECRET = "e2e-google-client-secret"
 WAIT_MS = 20_000
+# Assertions wait as long as actions do: on a busy machine a page reload alone can take longer than the default 5 s.
+expect.set_options(timeout=WAIT_MS)
 
 
 @dataclass(frozen=True)
