@@ -7,12 +7,13 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Error as PlaywrightError
 
 from tests.fakes.mcp_http import ProtectedTestServer, running_protected_server
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeOAuthServer
@@ -116,11 +117,32 @@ async def browser() -> AsyncGenerator[Browser]:
         await launched.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-async def context(browser: Browser) -> AsyncGenerator[BrowserContext]:
+async def context(browser: Browser, request: pytest.FixtureRequest) -> AsyncGenerator[BrowserContext]:
     opened = await browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
     opened.set_default_timeout(WAIT_MS)
     yield opened
+    if request.node.stash.get(_CALL_FAILED, False):
+        # What each page showed when the test failed, in the report ("Captured stdout teardown").
+        for shown in opened.pages:
+            try:
+                body = (await shown.locator("body").inner_text(timeout=2_000))[:3_000]
+            except PlaywrightError as exc:
+                body = f"(unreadable: {exc.message})"
+            print(f"--- {shown.url} ---\n{body}")
     await opened.close()
 
 
