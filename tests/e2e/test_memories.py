@@ -18,9 +18,8 @@ async def _new_page(browser: Browser) -> Page:
 
 
 async def test_a_user_sees_searches_adds_and_deletes_their_memories(
-    browser: Browser, stack: Stack, fake_openai: FakeOpenAI, screenshots: Path
+    browser: Browser, page: Page, stack: Stack, fake_openai: FakeOpenAI, screenshots: Path
 ) -> None:
-    page = await _new_page(browser)
     page.on("dialog", lambda dialog: dialog.accept())
     await sign_in(page, stack, "rememberer")
     fake_openai.script(text("Noted, no peanuts."))
@@ -57,5 +56,4 @@ async def test_a_user_sees_searches_adds_and_deletes_their_memories(
     api = await other.request.get(stack.url + "/api/memories?q=peanuts")
     assert api.status == 200
     assert await api.json() == []
-    await page.context.close()
     await other.context.close()
