@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.errors import ConfigurationError
+from orchestrator.mcp.types import MAX_CONCURRENT_CALLS
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -100,7 +101,7 @@ class Settings(BaseSettings):
     mcp_tool_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     mcp_connect_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     # How many tool calls may run at once on one server (a server's maxConcurrentCalls overrides it).
-    mcp_max_concurrent_calls: int = Field(default=4, ge=1, le=256)
+    mcp_max_concurrent_calls: int = Field(default=4, ge=1, le=MAX_CONCURRENT_CALLS)
     # "pin": a tool is trusted as first seen; when its server later changes its definition it is withheld from the
     # model until an admin approves the change (orchestrator/mcp/pinning.py). "off": definitions are not pinned.
     mcp_tool_approval: ToolApprovalPolicy = "pin"

@@ -13,6 +13,7 @@ from frontend.identity import SignedInUser
 from frontend.state import frontend_state
 from frontend.views.pages import authorization_for, signed_in_user
 from orchestrator.mcp.links import safe_link
+from orchestrator.mcp.types import MAX_CONCURRENT_CALLS
 
 blueprint = Blueprint("servers", __name__, url_prefix="/servers")
 TRANSPORTS = ("streamable-http", "sse")
@@ -132,5 +133,6 @@ def _servers_page(
         error=error,
         form_values=form_values or {"id": "", "url": "", "transport": TRANSPORTS[0]},
         transports=TRANSPORTS,
+        max_concurrent_calls=MAX_CONCURRENT_CALLS,
     )
     return page, status

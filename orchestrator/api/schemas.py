@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from mcp_types import BlobResourceContents, TextResourceContents
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from orchestrator.mcp.types import SERVER_ID_PATTERN
+from orchestrator.mcp.types import MAX_CONCURRENT_CALLS, SERVER_ID_PATTERN
 
 
 def _storable(value: str) -> str:
@@ -145,7 +145,7 @@ class ServerCreate(Strict):
     """Send the caller's user id with every tool call (for servers that keep per-user data, like ours)."""
     use_service_token: bool = False
     """Authenticate with MCP_SERVICE_TOKEN (only for servers of this deployment: it is a shared secret)."""
-    max_concurrent_calls: Annotated[int, Field(ge=1, le=256)] | None = None
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=MAX_CONCURRENT_CALLS)] | None = None
     """How many of its tool calls run at once (others wait their turn); none: ``MCP_MAX_CONCURRENT_CALLS``."""
 
 

@@ -48,12 +48,6 @@ def annotation_policy(annotations: Mapping[str, Any] | None) -> ToolPolicy:
     return "ask"
 
 
-def may_overlap(annotations: Mapping[str, Any] | None) -> bool:
-    """Whether calls of the tool may run at the same time as others: read-only or idempotent tools only."""
-    hints = annotations or {}
-    return hints.get("readOnlyHint") is True or hints.get("idempotentHint") is True
-
-
 def resolve_policy(
     spec: ToolSpec, role: Role, configured: ToolPolicyConfig | None, rules: Iterable[PolicyRule]
 ) -> ResolvedPolicy:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 from uuid import uuid4
@@ -37,6 +37,7 @@ from orchestrator.loop.events import ApprovalEnded, ApprovalRequested, TurnEvent
 from orchestrator.loop.gate import GatedCall
 from orchestrator.mcp.protected import SIGN_IN_TOOL
 from orchestrator.mcp.types import ToolPolicy, ToolPolicyConfig, ToolSpec
+from orchestrator.memory.store import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -101,16 +102,6 @@ class _Registry(Protocol):
     def config(self, server_id: str) -> _Config: ...
 
     def is_protected(self, server_id: str) -> bool: ...
-
-
-async def _shielded(write: Awaitable[ApprovalRecord]) -> ApprovalRecord:
-    with anyio.CancelScope(shield=True):
-        return await write
-    raise AssertionError("unreachable: a shielded scope swallows nothing")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _AuditTrail:
@@ -337,7 +328,9 @@ class CallApprovals:
         if decided is not None:
             return decided
         # The expiry is written even when the turn is stopped meanwhile, so the row never stays pending for nothing.
-        return await _shielded(self.store.expire(record.id, self._clock()))
+        with anyio.CancelScope(shield=True):
+            return await self.store.expire(record.id, self._clock())
+        raise AssertionError("unreachable: a shielded scope swallows nothing")
 
     # --- decisions ---------------------------------------------------------------------------------------------
 

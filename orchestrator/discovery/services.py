@@ -10,7 +10,7 @@ Annotations (all optional)::
     mcp-assistant.io/id: "search"           # the server id (the tools' prefix); default: the Service's name
     mcp-assistant.io/send-user-id: "false"        # "true": the caller's user id goes with every tool call
     mcp-assistant.io/use-service-token: "false"   # "true": Authorization: Bearer $MCP_SERVICE_TOKEN
-    mcp-assistant.io/max-concurrent-calls: "4"    # its tool calls at once; default MCP_MAX_CONCURRENT_CALLS
+    mcp-assistant.io/max-concurrent-calls: "4"    # its tool calls at once; default MCPMAX_CONCURRENT_CALLS
 
 The address is ``<name>.<namespace>.svc``, or a Service of type ``ExternalName``'s external name (a Service that
 stands for a server elsewhere). A server is trusted with the user id and the service token only when its Service
@@ -26,7 +26,7 @@ from typing import Final
 from pydantic import ValidationError
 
 from orchestrator.discovery.kube_api import Service, ServicePort
-from orchestrator.mcp.types import ServerConfig, Transport
+from orchestrator.mcp.types import MAX_CONCURRENT_CALLS, ServerConfig, Transport
 
 PREFIX: Final = "mcp-assistant.io/"
 DEFAULT_PATH: Final = "/mcp"
@@ -38,7 +38,6 @@ _TRANSPORTS: Final[dict[str, Transport]] = {
 }
 _BOOLEANS: Final = {"true": True, "false": False}
 _MAX_ID_LENGTH: Final = 48
-_MAX_CONCURRENT_CALLS: Final = 256
 
 
 class InvalidServiceAnnotations(ValueError):
@@ -147,7 +146,7 @@ def _flag(annotations: dict[str, str], key: str, problems: list[str]) -> bool:
 def _call_limit(raw: str | None, problems: list[str]) -> int | None:
     if raw is None or not raw.strip():
         return None
-    if re.fullmatch(r"[0-9]{1,3}", raw.strip()) and 1 <= int(raw) <= _MAX_CONCURRENT_CALLS:
+    if re.fullmatch(r"[0-9]{1,3}", raw.strip()) and 1 <= int(raw) <= MAX_CONCURRENT_CALLS:
         return int(raw)
-    problems.append(f"{PREFIX}max-concurrent-calls must be a whole number from 1 to {_MAX_CONCURRENT_CALLS}")
+    problems.append(f"{PREFIX}max-concurrent-calls must be a whole number from 1 to {MAX_CONCURRENT_CALLS}")
     return None

@@ -51,7 +51,9 @@ def split_turn(records: Sequence[MessageRecord], user_message_id: str) -> Stored
 
 
 def safe_to_repeat(spec: ToolSpec | None) -> bool:
-    """A tool the server declares read-only or idempotent (MCP annotations); anything else may have effects."""
+    """A tool the server declares read-only or idempotent (MCP annotations); anything else may have effects.
+
+    Such calls are also the only ones that run side by side with others in a step."""
     if spec is None or not spec.annotations:
         return False
     return spec.annotations.get("readOnlyHint") is True or spec.annotations.get("idempotentHint") is True

@@ -17,7 +17,6 @@ from typing import Any, TypeGuard, TypeVar
 
 import anyio
 
-from orchestrator.approvals.policy import may_overlap
 from orchestrator.errors import (
     ModelError,
     ModelNotConfigured,
@@ -40,6 +39,7 @@ from orchestrator.loop.events import (
 from orchestrator.loop.gate import GatedCall, ToolGate
 from orchestrator.loop.history import build_history, tool_call_message
 from orchestrator.loop.interactions import PendingInteractions
+from orchestrator.loop.resume import safe_to_repeat
 from orchestrator.loop.server_requests import TurnServerRequests
 from orchestrator.loop.usage import TokenMeter
 from orchestrator.mcp.types import ToolOutput, ToolSource, ToolSpec
@@ -259,9 +259,7 @@ class _Turn:
             results: dict[str, ToolOutput] = {}
             if rerun:
                 self.specs = await self.tools.tools_for(self.user.id)
-                async with anyio.create_task_group() as group:
-                    for call in rerun:
-                        group.start_soon(self._run_tool_call, call, results)
+                await self._run_tool_calls(rerun, results, {spec.name: spec for spec in self.specs})
             messages: list[dict[str, Any]] = []
             if self.limits.system_prompt:
                 messages.append({"role": "system", "content": self.limits.system_prompt})
@@ -407,22 +405,25 @@ class _Turn:
                 )
             )
         results: dict[str, ToolOutput] = {}
-        # Only read-only or idempotent tools run side by side; others one after the other, in the model's order.
-        if not all(
-            self.turn_tools.handles(call.name) or self._may_overlap(by_name.get(call.name)) for call in step.tool_calls
-        ):
-            for call in step.tool_calls:
-                await self._run_tool_call(call, results)
-        elif len(step.tool_calls) == 1:
-            await self._run_tool_call(step.tool_calls[0], results)
-        else:
-            async with anyio.create_task_group() as group:
-                for call in step.tool_calls:
-                    group.start_soon(self._run_tool_call, call, results)
+        await self._run_tool_calls(step.tool_calls, results, by_name)
         # Results go back in the order the model asked for them; each id exactly once.
         messages.extend(
             {"role": "tool", "tool_call_id": call.id, "content": results[call.id].text} for call in step.tool_calls
         )
+
+    async def _run_tool_calls(
+        self, calls: Sequence[ModelToolCall], results: dict[str, ToolOutput], by_name: Mapping[str, ToolSpec]
+    ) -> None:
+        """Only read-only or idempotent tools run side by side; others one after the other, in the model's order."""
+        if len(calls) == 1 or not all(
+            self.turn_tools.handles(call.name) or self._may_overlap(by_name.get(call.name)) for call in calls
+        ):
+            for call in calls:
+                await self._run_tool_call(call, results)
+            return
+        async with anyio.create_task_group() as group:
+            for call in calls:
+                group.start_soon(self._run_tool_call, call, results)
 
     async def _run_tool_call(self, call: ModelToolCall, results: dict[str, ToolOutput]) -> None:
         started = time.monotonic()
@@ -465,7 +466,7 @@ class _Turn:
 
     @staticmethod
     def _may_overlap(spec: ToolSpec | None) -> bool:
-        return spec is None or may_overlap(spec.annotations)
+        return spec is None or safe_to_repeat(spec)
 
     async def _admit(self, call: ModelToolCall) -> str | None:
         if self.gate is None:

@@ -332,9 +332,7 @@ class TurnSupervisor:
                     # Free the conversation before the followers' streams end, so a client may post its next
                     # message then.
                     await self._record_end(running.id, status)
-                    handle.release()
-                    running.logged.set()
-                    running.done.set()
+                    self._let_go(running)
                     await self._log.append(running.id, EventPosition(attempt, seq + 1), None)
 
     async def _hand_over(self, running: RunningTurn) -> None:

@@ -49,6 +49,7 @@ from pydantic import ValidationError
 from orchestrator.errors import ConfigurationError
 from orchestrator.mcp.redaction import public_url
 from orchestrator.mcp.types import (
+    MAX_CONCURRENT_CALLS,
     SERVER_ID_PATTERN,
     OAuthClientConfig,
     ServerConfig,
@@ -403,8 +404,8 @@ class _EntryReader:
                 values["tool_policy"] = policy
         if "maxConcurrentCalls" in fields:
             limit = fields["maxConcurrentCalls"]
-            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 256:
-                self._problem(f"{where}.maxConcurrentCalls", "must be a whole number from 1 to 256")
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CONCURRENT_CALLS:
+                self._problem(f"{where}.maxConcurrentCalls", f"must be a whole number from 1 to {MAX_CONCURRENT_CALLS}")
             else:
                 values["max_concurrent_calls"] = limit
 

@@ -305,6 +305,7 @@ class McpRegistry:
         """
         connection = self._connection(server_id)
         del self._connections[server_id]
+        self._limiters.pop(server_id, None)
         connection.stop()
         self._protected.close_server(server_id)
         self._changed()
@@ -407,8 +408,10 @@ class McpRegistry:
         """The server's limit of calls at once (``maxConcurrentCalls``); calls beyond it wait their turn."""
         limit = config.max_concurrent_calls or self._max_concurrent_calls
         limiter = self._limiters.get(config.id)
-        if limiter is None or limiter.total_tokens != limit:
+        if limiter is None:
             limiter = self._limiters[config.id] = anyio.CapacityLimiter(limit)
+        elif limiter.total_tokens != limit:
+            limiter.total_tokens = limit  # resized in place: calls already running still count
         return limiter
 
     def _connection(self, server_id: str) -> ServerConnection:

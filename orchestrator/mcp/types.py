@@ -18,6 +18,8 @@ USER_META_KEY = "mcp-assistant/user-id"
 """The ``_meta`` key that carries the calling user's id on every tool call."""
 
 SERVER_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,47}$"
+MAX_CONCURRENT_CALLS = 256
+"""The highest limit of tool calls at once a server may be given."""
 
 ToolPolicy = Literal["run", "ask", "deny"]
 """What happens when the model calls a tool: it runs, the user is asked first, or it is refused."""
@@ -78,7 +80,7 @@ class ServerConfig(BaseModel):
     # Approvals and load: the policy of its tools (over their annotations), and how many calls may run at once
     # (None: MCP_MAX_CONCURRENT_CALLS).
     tool_policy: ToolPolicyConfig | None = None
-    max_concurrent_calls: int | None = Field(default=None, ge=1, le=256)
+    max_concurrent_calls: int | None = Field(default=None, ge=1, le=MAX_CONCURRENT_CALLS)
 
     @model_validator(mode="after")
     def _check_transport_fields(self) -> ServerConfig:

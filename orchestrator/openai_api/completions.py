@@ -127,6 +127,10 @@ class _Completion:
             return text
         return None
 
+    def failure(self, end: MessageEnd) -> str:
+        """Why a turn that ended in error failed: the error it reported, else the end's reason."""
+        return self.error.message if self.error else (end.reason or "the model failed")
+
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -158,7 +162,7 @@ async def _run(runner: TurnRunner, started: StartedTurn, completion: _Completion
 
 def _json(end: MessageEnd, completion: _Completion, caller: Caller) -> Response:
     if end.status == "error":
-        message = completion.error.message if completion.error else (end.reason or "the model failed")
+        message = completion.failure(end)
         logger.info("completion failed", extra={"user_id": caller.user.id, "completion_id": completion.id})
         return JSONResponse(error_body(message, type="server_error", code="model_error"), status_code=502)
     body = {
@@ -216,7 +220,7 @@ async def _stream(
         await chunks.send(error_body("the reply failed because of an internal error", type="server_error"))
         return
     if end.status == "error":
-        message = completion.error.message if completion.error else (end.reason or "the model failed")
+        message = completion.failure(end)
         await chunks.send(error_body(message, type="server_error", code="model_error"))
         return
     await chunks.send(completion.chunk({}, _finish_reason(end)))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.approvals.policy import PolicyRule, Roles, annotation_policy, may_overlap, resolve_policy
+from orchestrator.approvals.policy import PolicyRule, Roles, annotation_policy, resolve_policy
 from orchestrator.mcp.types import ToolPolicy, ToolPolicyConfig, ToolSpec
 
 
@@ -36,13 +36,6 @@ def spec(tool: str = "delete_file", server_id: str = "files", **annotations: Any
 )
 def test_read_only_or_harmless_tools_run_and_the_others_ask(annotations: dict[str, Any], expected: ToolPolicy) -> None:
     assert annotation_policy(annotations) == expected
-
-
-def test_only_read_only_or_idempotent_tools_may_run_beside_others() -> None:
-    assert may_overlap({"readOnlyHint": True})
-    assert may_overlap({"idempotentHint": True, "destructiveHint": True})
-    assert not may_overlap({"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False})
-    assert not may_overlap(None)
 
 
 def test_without_overrides_the_annotations_decide() -> None:
